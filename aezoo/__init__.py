@@ -1,0 +1,94 @@
+"""aezoo: a plugin-based autoencoder model zoo for PyTorch with ONNX export.
+
+Importing aezoo does not import torch; the functions that need it import it when called.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from aezoo._version import __version__
+from aezoo.errors import AezooError, HParamError, PluginError
+from aezoo.hookspecs import hookimpl
+from aezoo.hparams import HParams, hparam
+from aezoo.registry import Architecture, Dataset
+
+if TYPE_CHECKING:
+    from aezoo.model import AutoEncoder
+    from aezoo.runs import Run
+
+
+def list_architectures(pattern: str = "*") -> list[str]:
+    """Names of the registered architectures matching ``pattern`` (fnmatch wildcards)."""
+    from aezoo.plugins import registry
+
+    return registry().list_architectures(pattern)
+
+
+def list_datasets() -> list[str]:
+    """Names of the registered datasets."""
+    from aezoo.plugins import registry
+
+    return sorted(registry().datasets)
+
+
+def architecture(name: str) -> Architecture:
+    """The registered :class:`Architecture` called ``name`` (close matches suggested)."""
+    from aezoo.plugins import registry
+
+    return registry().architecture(name)
+
+
+def create(name: str, **hparams: Any) -> AutoEncoder:
+    """A new, untrained model of architecture ``name`` with ``hparams`` over the defaults."""
+    return architecture(name).build(**hparams)
+
+
+def load(path: str | os.PathLike[str], device: str = "cpu") -> AutoEncoder:
+    """The model saved in a run folder or ``.safetensors`` file, in eval mode."""
+    from aezoo.checkpoint import load as _load
+
+    return _load(path, device=device)
+
+
+def save(model: AutoEncoder, path: str | os.PathLike[str]) -> None:
+    """Write ``model`` to a ``.safetensors`` file that :func:`load` can rebuild it from."""
+    from aezoo.checkpoint import save as _save
+
+    _save(model, path)
+
+
+def train(architecture: str, dataset: str | None = None, **kwargs: Any) -> Run:
+    """Train a model into a new run folder; see :func:`aezoo.trainer.train`."""
+    from aezoo.trainer import train as _train
+
+    return _train(architecture, dataset, **kwargs)
+
+
+def register_plugin(plugin: Any, name: str | None = None) -> None:
+    """Register a plugin object defined in code, next to the installed ones."""
+    from aezoo.plugins import register_plugin as _register
+
+    _register(plugin, name)
+
+
+__all__ = [
+    "AezooError",
+    "Architecture",
+    "Dataset",
+    "HParamError",
+    "HParams",
+    "PluginError",
+    "__version__",
+    "architecture",
+    "create",
+    "hookimpl",
+    "hparam",
+    "list_architectures",
+    "list_datasets",
+    "load",
+    "register_plugin",
+    "save",
+    "train",
+]

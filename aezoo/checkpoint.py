@@ -1,0 +1,186 @@
+"""Model and trainer-state files, in safetensors only (nothing is ever pickled).
+
+A model file's metadata alone rebuilds the model: ``aezoo.architecture``, ``aezoo.hparams``
+(JSON) and ``aezoo.version``. The trainer state (optimisers, schedulers, random generators,
+position in the data) goes into a second safetensors file so ``--resume`` continues exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file, save_model
+
+from aezoo._version import __version__
+from aezoo.errors import AezooError
+from aezoo.fileio import atomic_path
+from aezoo.model import AutoEncoder
+
+MODEL_FILE = "model.safetensors"
+LAST_FILE = "last.safetensors"
+STATE_FILE = "trainer_state.safetensors"
+FORMAT = "1"
+
+
+def save(model: AutoEncoder, path: str | os.PathLike[str], **extra: str) -> Path:
+    """Write ``model``'s weights and the metadata needed to rebuild it, atomically."""
+    if not model.architecture:
+        raise ValueError("model has no architecture name: build it with aezoo.create()")
+    metadata = {
+        "aezoo.format": FORMAT,
+        "aezoo.architecture": model.architecture,
+        "aezoo.hparams": json.dumps(model.hparams.to_dict(), sort_keys=True),
+        "aezoo.version": __version__,
+        "aezoo.torch_version": torch.__version__,
+        **{f"aezoo.{k}": str(v) for k, v in extra.items()},
+    }
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        save_model(model, str(tmp), metadata=metadata)
+    return path
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The metadata of a model file, with a clear error for a missing or corrupt one."""
+    path = resolve_model_path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise AezooError(
+            f"{path} is not a readable safetensors file ({_short(exc)}); it is corrupt or "
+            "truncated: train again or restore it"
+        ) from exc
+    if "aezoo.architecture" not in metadata or "aezoo.hparams" not in metadata:
+        raise AezooError(
+            f"{path} is a safetensors file without aezoo metadata; save models with "
+            "aezoo.save() so they can be loaded by name"
+        )
+    return metadata
+
+
+def resolve_model_path(path: str | os.PathLike[str]) -> Path:
+    """A run folder means its ``model.safetensors``."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        path = path / MODEL_FILE
+    if not path.exists():
+        raise AezooError(f"{path} does not exist; give a run folder or a .safetensors file")
+    return path
+
+
+def load(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> AutoEncoder:
+    """Rebuild a model from a run folder or ``.safetensors`` file."""
+    from aezoo.plugins import registry
+
+    path = resolve_model_path(path)
+    metadata = read_metadata(path)
+    name = metadata["aezoo.architecture"]
+    try:
+        hparams_values = json.loads(metadata["aezoo.hparams"])
+    except json.JSONDecodeError as exc:
+        raise AezooError(f"{path}: its aezoo.hparams metadata is not valid JSON") from exc
+    try:
+        arch = registry().architecture(name)
+    except AezooError as exc:
+        raise AezooError(f"{path} holds a {name!r} model, but: {exc} (is its plugin installed?)") from exc
+    model = arch.build(arch.make_hparams(**hparams_values))
+    try:
+        tensors = load_file(str(path), device=str(device))
+    except (SafetensorError, OSError) as exc:
+        raise AezooError(f"{path} is corrupt ({_short(exc)}); train again or restore it") from exc
+    try:
+        model.load_state_dict(_untie(model, tensors), strict=True)
+    except RuntimeError as exc:
+        raise AezooError(
+            f"{path}: weights do not fit a {name!r} model with these hyperparameters ({_short(exc)})"
+        ) from exc
+    return model.to(device).eval()
+
+
+def _untie(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``save_model`` stores a shared tensor once: give every alias of it its value back."""
+    state = model.state_dict()
+    missing = set(state) - set(tensors)
+    if not missing:
+        return tensors
+    by_ptr: dict[int, str] = {}
+    for key, value in state.items():
+        if key in tensors:
+            by_ptr.setdefault(value.data_ptr(), key)
+    out = dict(tensors)
+    for key in missing:
+        source = by_ptr.get(state[key].data_ptr())
+        if source is not None:
+            out[key] = tensors[source]
+    return out
+
+
+# -- trainer state -------------------------------------------------------------------------------
+
+
+def save_state(path: str | os.PathLike[str], tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
+    """Write trainer state: ``tensors`` plus JSON ``info``, atomically."""
+    metadata = {"aezoo.format": FORMAT, "aezoo.trainer_state": json.dumps(info)}
+    contiguous = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    with atomic_path(path) as tmp:
+        save_file(contiguous, str(tmp), metadata=metadata)
+
+
+def load_state(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    path = Path(path)
+    if not path.exists():
+        raise AezooError(f"{path} does not exist; this run cannot be resumed (was it trained?)")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not a dict
+        info = json.loads(metadata["aezoo.trainer_state"])
+    except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as exc:
+        raise AezooError(f"{path} is corrupt ({_short(exc)}); the run cannot be resumed") from exc
+    return tensors, info
+
+
+def optimizer_to_state(
+    prefix: str, optimizer: torch.optim.Optimizer
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split an optimiser's state dict into tensors and JSON (no pickle)."""
+    sd = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, entry in sd["state"].items():
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}/{idx}/{key}"] = value
+            else:
+                scalars.setdefault(str(idx), {})[key] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_state(
+    prefix: str, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], info: dict[str, Any]
+) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    head = prefix + "/"
+    for key, value in tensors.items():
+        if key.startswith(head):
+            idx, name = key[len(head) :].split("/", 1)
+            state.setdefault(int(idx), {})[name] = value
+    for idx, entry in info["scalars"].items():
+        state.setdefault(int(idx), {}).update(entry)
+    groups = info["param_groups"]
+    for group, current in zip(groups, optimizer.state_dict()["param_groups"], strict=True):
+        for key, value in current.items():
+            if isinstance(value, tuple) and isinstance(group.get(key), list):
+                group[key] = tuple(group[key])
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__

@@ -1,0 +1,152 @@
+"""Datasets as the trainer sees them: in-memory splits served a batch of indices at a time.
+
+Loaders registered through :func:`aezoo.hookspecs.aezoo_register_datasets` return
+:class:`DataSplits`. Each split hands out batches as dictionaries of tensors; image datasets keep
+their pixels as one ``uint8`` tensor and the model normalises each batch on the fly, which is far
+faster than one PIL → ``ToTensor`` call per image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from aezoo.errors import AezooError
+
+DATA_ENV = "AEZOO_DATA"
+OFFLINE_ENV = "AEZOO_OFFLINE"
+
+Batch = dict[str, torch.Tensor]
+
+
+def data_root(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Where datasets live: ``explicit`` (``--data-dir``), else ``$AEZOO_DATA``, else a per-user
+    cache directory."""
+    if explicit:
+        return Path(explicit).expanduser()
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("aezoo")) / "data"
+
+
+def downloads_allowed() -> bool:
+    """False when ``$AEZOO_OFFLINE`` is set: loaders use only what is on disk."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("1", "true", "yes", "on")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataOptions:
+    """What a dataset loader is asked for."""
+
+    root: Path
+    download: bool = True
+    #: Seed of the fixed slice of the training set used for validation.
+    split_seed: int = 0
+    #: Number of validation examples, or None for the dataset's default.
+    val_size: int | None = None
+
+
+@runtime_checkable
+class Split(Protocol):
+    """A split of a dataset: a length and a way to gather a batch by indices."""
+
+    def __len__(self) -> int: ...
+
+    def batch(self, indices: torch.Tensor) -> Batch: ...
+
+
+class TensorSplit:
+    """A split held in memory as tensors sharing their first dimension."""
+
+    def __init__(self, tensors: Mapping[str, torch.Tensor]) -> None:
+        sizes = {len(t) for t in tensors.values()}
+        if len(sizes) != 1:
+            raise ValueError(f"tensors of a split must share their first dimension, got {sizes}")
+        self.tensors = dict(tensors)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.tensors.values())))
+
+    def batch(self, indices: torch.Tensor) -> Batch:
+        return {k: t[indices] for k, t in self.tensors.items()}
+
+    def head(self, n: int) -> TensorSplit:
+        """The first ``n`` examples."""
+        return TensorSplit({k: t[:n] for k, t in self.tensors.items()})
+
+
+@dataclasses.dataclass
+class DataSplits:
+    """Train, validation and test splits of one dataset, and what a model needs to know of it.
+
+    ``info`` is free-form and JSON-compatible; image datasets give ``{"kind": "image",
+    "shape": [C, H, W], "classes": [...]}``.
+    """
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def limited(self, train: int | None = None, eval: int | None = None) -> DataSplits:
+        """The first examples of each split (tests, smoke runs)."""
+
+        def cut(split: Split, n: int | None) -> Split:
+            if n is None or n >= len(split):
+                return split
+            if isinstance(split, TensorSplit):
+                return split.head(n)
+            return _Head(split, n)
+
+        return dataclasses.replace(
+            self, train=cut(self.train, train), val=cut(self.val, eval), test=cut(self.test, eval)
+        )
+
+
+class _Head:
+    def __init__(self, split: Split, n: int) -> None:
+        self.split, self.n = split, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def batch(self, indices: torch.Tensor) -> Batch:
+        return self.split.batch(indices)
+
+
+def train_val_split(
+    tensors: Mapping[str, torch.Tensor], val_size: int, seed: int
+) -> tuple[TensorSplit, TensorSplit]:
+    """A fixed-seed slice of ``val_size`` examples for validation; the rest for training."""
+    n = len(next(iter(tensors.values())))
+    if not 0 < val_size < n:
+        raise AezooError(f"validation size must be between 1 and {n - 1}, got {val_size}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    val_idx, train_idx = order[:val_size].sort().values, order[val_size:].sort().values
+    return (
+        TensorSplit({k: t[train_idx] for k, t in tensors.items()}),
+        TensorSplit({k: t[val_idx] for k, t in tensors.items()}),
+    )
+
+
+def iterate(split: Split, batch_size: int, order: torch.Tensor | None = None, start: int = 0):
+    """Yield batches of ``split`` in ``order`` (default: as stored), from batch number ``start``."""
+    n = len(split)
+    if order is None:
+        order = torch.arange(n)
+    for lo in range(start * batch_size, n, batch_size):
+        yield split.batch(order[lo : lo + batch_size])
+
+
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    if device.type == "cpu":
+        return batch
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}

@@ -1,0 +1,23 @@
+"""Errors a user can cause. The CLI prints them as one line and exits with status 2."""
+
+from __future__ import annotations
+
+
+class AezooError(Exception):
+    """A mistake the user can fix: a bad name, value, file or input.
+
+    The message is a complete sentence saying what was wrong and how to fix it.
+    """
+
+
+class HParamError(AezooError, ValueError):
+    """A hyperparameter value that is missing, mistyped or out of its allowed range."""
+
+    def __init__(self, owner: tuple[str, str], field: str, message: str) -> None:
+        self.architecture, noun = owner
+        self.field = field
+        super().__init__(f"{self.architecture}: {noun} '{field}' {message}")
+
+
+class PluginError(AezooError):
+    """A plugin that could not be loaded or registered (raised only in strict mode)."""

@@ -1,0 +1,38 @@
+"""The hooks an aezoo plugin implements.
+
+A plugin is a module (or any object) exposed in the ``aezoo`` entry-point group::
+
+    [project.entry-points.aezoo]
+    my_plugin = "my_package.aezoo_plugin"
+
+whose functions are decorated with :data:`aezoo.hookimpl` and named after a hook below. Both
+hooks use the *register callback* style: the plugin calls ``register(...)`` once per thing it
+provides, so aezoo knows exactly which plugin provided which name (and can name both
+distributions when two provide the same one). Hooks must be cheap: register lazily-imported
+builders (``"package.module:function"``) rather than importing heavy code at registration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from aezoo.registry import Architecture, Dataset
+
+PROJECT = "aezoo"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def aezoo_register_architectures(register: Callable[[Architecture], None]) -> None:
+    """Register model architectures: call ``register(aezoo.Architecture(...))`` for each."""
+
+
+@hookspec
+def aezoo_register_datasets(register: Callable[[Dataset], None]) -> None:
+    """Register datasets: call ``register(aezoo.Dataset(...))`` for each."""

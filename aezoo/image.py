@@ -1,0 +1,88 @@
+"""Building blocks for image autoencoders: batch normalisation, Bernoulli loss and pictures.
+
+Image datasets hand out ``batch["image"]`` as ``uint8`` ``[N, H, W]`` or ``[N, C, H, W]``; models
+see ``float32`` in [0, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aezoo.data import Batch
+from aezoo.errors import AezooError
+from aezoo.model import AutoEncoder, LossOutput
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """``uint8`` pixels → ``float32`` in [0, 1] with a channel dimension (``[N, C, H, W]``)."""
+    if images.ndim == 3:
+        images = images.unsqueeze(1)
+    if images.dtype == torch.uint8:
+        return images.float().div_(255.0)
+    return images.float()
+
+
+class ImageDecoder(nn.Module):
+    """A decoder producing pixel logits; calling it gives probabilities in [0, 1]."""
+
+    def logits(self, code: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logits(code))
+
+
+class ImageAutoEncoder(AutoEncoder):
+    """An autoencoder of images with a Bernoulli likelihood (per-pixel binary cross-entropy).
+
+    Subclasses set ``image_shape`` (``(C, H, W)``), ``encoder`` and an :class:`ImageDecoder`.
+    """
+
+    image_shape: tuple[int, int, int]
+    decoder: ImageDecoder
+
+    def prepare_batch(self, batch: Batch, *, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        images = to_float(batch["image"])
+        self.check_images(images)
+        return images, images
+
+    def check_images(self, images: torch.Tensor) -> None:
+        """A wrong image shape is a user error naming both shapes."""
+        if tuple(images.shape[1:]) != tuple(self.image_shape):
+            want = "×".join(map(str, self.image_shape))
+            got = "×".join(map(str, images.shape[1:]))
+            raise AezooError(
+                f"{self.architecture or type(self).__name__} expects images of shape {want} "
+                f"(channels×height×width), got {got}; set the model's image hyperparameters "
+                "to match the dataset"
+            )
+
+    def reconstruction_logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.decoder.logits(self.encode(inputs))
+
+    def loss(self, inputs: Any, targets: Any, step: int | None = None) -> LossOutput:
+        logits = self.reconstruction_logits(inputs)
+        bce = F.binary_cross_entropy_with_logits(logits, targets)
+        with torch.no_grad():
+            mse = F.mse_loss(torch.sigmoid(logits), targets)
+        return LossOutput(bce, {"bce": bce.detach(), "mse": mse})
+
+    @torch.no_grad()
+    def pictures(self, inputs: Any, targets: Any) -> dict[str, torch.Tensor]:
+        """``reconstructions``: originals over reconstructions, up to 16 per row."""
+        n = min(16, len(inputs))
+        rows = [targets[:n], self(inputs[:n])]
+        return {"reconstructions": image_rows(rows)}
+
+
+def image_rows(rows: list[torch.Tensor], pad: int = 2) -> torch.Tensor:
+    """Stack equally long batches of images as rows of one picture (``torchvision.utils``)."""
+    from torchvision.utils import make_grid
+
+    n = len(rows[0])
+    stacked = torch.cat([r[:n].detach().float().cpu().clamp(0, 1) for r in rows])
+    return make_grid(stacked, nrow=n, padding=pad, pad_value=1.0)

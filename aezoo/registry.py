@@ -1,0 +1,187 @@
+"""What plugins register (architectures and datasets) and how names are looked up."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import importlib
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from aezoo.errors import AezooError
+from aezoo.hparams import HParams
+
+if TYPE_CHECKING:
+    from aezoo.data import DataOptions, DataSplits
+    from aezoo.model import AutoEncoder
+
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def _resolve(target: Callable[..., Any] | str, what: str) -> Callable[..., Any]:
+    """Import ``"package.module:attribute"`` lazily; callables pass through."""
+    if callable(target):
+        return target
+    module_name, _, attr = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise AezooError(f"{what}: cannot import {target!r} ({exc})") from exc
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not name or not set(name) <= _NAME_CHARS or not name[0].isalnum():
+        raise ValueError(
+            f"{kind} name {name!r} must be lower-case letters, digits, '-' or '_' "
+            "and start with a letter or digit"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """An autoencoder architecture a plugin provides.
+
+    Attributes:
+        name: Unique, lower-case name used on the command line (``aezoo train NAME``).
+        description: One line saying what it is.
+        hparams: Frozen dataclass deriving from :class:`aezoo.HParams`, with a default for
+            every field.
+        builder: ``builder(hparams) -> aezoo.model.AutoEncoder``, or ``"module:function"``
+            imported only when a model is built (keeps ``aezoo list`` fast).
+        default_dataset: Name of the dataset ``aezoo train NAME`` uses by default.
+    """
+
+    name: str
+    description: str
+    hparams: type[HParams]
+    builder: Callable[[Any], AutoEncoder] | str
+    default_dataset: str
+    plugin: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name("architecture", self.name)
+        if not (isinstance(self.hparams, type) and issubclass(self.hparams, HParams)):
+            raise TypeError(f"architecture {self.name!r}: hparams must subclass aezoo.HParams")
+        if not dataclasses.is_dataclass(self.hparams):
+            raise TypeError(f"architecture {self.name!r}: hparams must be a dataclass")
+        if self.hparams.architecture != self.name:
+            # A per-architecture subclass, so validation errors name this architecture.
+            named = type(self.hparams.__name__, (self.hparams,), {"architecture": self.name})
+            named.__module__ = self.hparams.__module__
+            named.__qualname__ = self.hparams.__qualname__
+            object.__setattr__(self, "hparams", named)
+
+    def make_hparams(self, **values: Any) -> HParams:
+        """Defaults overridden by ``values``; a bad name or value raises :class:`HParamError`."""
+        return self.hparams.from_dict(values)
+
+    def build(self, hparams: HParams | None = None, **values: Any) -> AutoEncoder:
+        """Build the model from validated hyperparameters."""
+        from aezoo.model import AutoEncoder
+
+        if hparams is None:
+            hparams = self.make_hparams(**values)
+        elif values:
+            hparams = dataclasses.replace(hparams, **values)
+        model = _resolve(self.builder, f"architecture {self.name!r}")(hparams)
+        if not isinstance(model, AutoEncoder):
+            raise TypeError(
+                f"architecture {self.name!r}: builder returned {type(model).__name__}, "
+                "expected an aezoo.model.AutoEncoder"
+            )
+        model.architecture = self.name
+        model.hparams = hparams
+        return model
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """A dataset a plugin provides.
+
+    Attributes:
+        name: Unique name (``--dataset NAME``). A dataset that takes an argument is written
+            ``NAME:ARGUMENT`` on the command line (``images:~/photos``).
+        description: One line saying what it is.
+        loader: ``loader(options, argument) -> aezoo.data.DataSplits`` or ``"module:function"``.
+        argument: What the argument means (for example ``"PATH"``); empty for none.
+    """
+
+    name: str
+    description: str
+    loader: Callable[[DataOptions, str | None], DataSplits] | str
+    argument: str = ""
+    plugin: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name("dataset", self.name)
+
+    def load(self, options: DataOptions, argument: str | None = None) -> DataSplits:
+        if self.argument and not argument:
+            raise AezooError(
+                f"dataset {self.name!r} needs {self.argument}: write --dataset {self.name}:{self.argument}"
+            )
+        if argument and not self.argument:
+            raise AezooError(f"dataset {self.name!r} takes no argument; write --dataset {self.name}")
+        return _resolve(self.loader, f"dataset {self.name!r}")(options, argument)
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"did you mean 'vae'?"`` for the closest known names, or an empty string."""
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    if not close:
+        return ""
+    return "did you mean " + " or ".join(repr(c) for c in close) + "?"
+
+
+class Registry:
+    """Architectures and datasets by name, with the plugin that provided each."""
+
+    def __init__(self) -> None:
+        self.architectures: dict[str, Architecture] = {}
+        self.datasets: dict[str, Dataset] = {}
+        #: name -> message, for names that two plugins registered (unusable until resolved).
+        self.conflicts: dict[str, str] = {}
+
+    def add(self, item: Architecture | Dataset) -> str | None:
+        """Add ``item``; a name two plugins register becomes a conflict (its message is returned)."""
+        table = self.architectures if isinstance(item, Architecture) else self.datasets
+        kind = "architecture" if isinstance(item, Architecture) else "dataset"
+        previous = table.get(item.name)
+        if previous is not None:
+            message = (
+                f"{kind} {item.name!r} is registered by two plugins: {previous.plugin} and "
+                f"{item.plugin}; uninstall one of them or limit loading with AEZOO_PLUGINS"
+            )
+            del table[item.name]
+            self.conflicts[f"{kind}:{item.name}"] = message
+            return message
+        if f"{kind}:{item.name}" in self.conflicts:
+            return self.conflicts[f"{kind}:{item.name}"]
+        table[item.name] = item
+        return None
+
+    def list_architectures(self, pattern: str = "*") -> list[str]:
+        return sorted(n for n in self.architectures if fnmatch.fnmatchcase(n, pattern))
+
+    def architecture(self, name: str) -> Architecture:
+        if not isinstance(name, str):
+            raise AezooError(f"architecture name must be a string, got {name!r}")
+        found = self.architectures.get(name) or self.architectures.get(name.lower())
+        if found is not None:
+            return found
+        if f"architecture:{name}" in self.conflicts:
+            raise AezooError(self.conflicts[f"architecture:{name}"])
+        hint = did_you_mean(name, self.architectures) or "`aezoo list` shows them all"
+        raise AezooError(f"no architecture {name!r}; {hint}")
+
+    def dataset(self, spec: str) -> tuple[Dataset, str | None]:
+        """Look up ``NAME`` or ``NAME:ARGUMENT``."""
+        name, sep, argument = spec.partition(":")
+        found = self.datasets.get(name)
+        if found is not None:
+            return found, (argument if sep else None)
+        if f"dataset:{name}" in self.conflicts:
+            raise AezooError(self.conflicts[f"dataset:{name}"])
+        hint = did_you_mean(name, self.datasets) or "known: " + ", ".join(sorted(self.datasets))
+        raise AezooError(f"no dataset {name!r}; {hint}")

@@ -1,0 +1,105 @@
+"""The run folder: ``config.json``, ``model.safetensors``, ``metrics.jsonl`` and pictures."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from aezoo.errors import AezooError
+from aezoo.fileio import write_json
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+
+
+def new_run_dir(architecture: str, out: str | os.PathLike[str] | None = None) -> Path:
+    """``out`` if given (must be empty or absent), else ``runs/<architecture>-<timestamp>``."""
+    if out is not None:
+        path = Path(out).expanduser()
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise AezooError(
+                f"{path} already exists and is not empty; choose another --out or resume it "
+                f"with --resume {path}"
+            )
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{architecture}-{stamp}"
+    path, n = base, 1
+    while True:
+        try:
+            path.mkdir(parents=True, exist_ok=False)
+            return path
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+
+
+class Run:
+    """A training run's folder."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser()
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Run:
+        """An existing run folder, with a clear error when it is not one."""
+        run = cls(path)
+        if not run.path.is_dir():
+            raise AezooError(f"{run.path} is not a run folder (no such directory)")
+        if not (run.path / CONFIG_FILE).exists():
+            raise AezooError(f"{run.path} is not a run folder: it has no {CONFIG_FILE}")
+        return run
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def model_path(self) -> Path:
+        from aezoo.checkpoint import MODEL_FILE
+
+        return self.path / MODEL_FILE
+
+    @property
+    def config(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.path / CONFIG_FILE).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise AezooError(f"{self.path / CONFIG_FILE} is unreadable ({exc})") from exc
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        write_json(self.path / CONFIG_FILE, config)
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Append one JSON line to ``metrics.jsonl`` (whole lines, flushed)."""
+        line = json.dumps(record, sort_keys=False)
+        with open(self.path / METRICS_FILE, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+
+    def metrics(self, split: str | None = None) -> list[dict[str, Any]]:
+        """Records of ``metrics.jsonl`` (optionally of one split: train, val or test)."""
+        path = self.path / METRICS_FILE
+        if not path.exists():
+            return []
+        records = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash; the rest are whole
+        return [r for r in records if split is None or r.get("split") == split]
+
+    def load_model(self, device: str = "cpu"):
+        from aezoo.checkpoint import load
+
+        return load(self.path, device=device)

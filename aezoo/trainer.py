@@ -1,0 +1,419 @@
+"""The one trainer every architecture uses."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from aezoo import checkpoint
+from aezoo._version import __version__
+from aezoo.data import DataOptions, DataSplits, Split, data_root, downloads_allowed, iterate, to_device
+from aezoo.errors import AezooError
+from aezoo.fileio import atomic_path
+from aezoo.hparams import HParams, hparam
+from aezoo.model import OPTIMIZERS, AutoEncoder, OptimizerConfig
+from aezoo.runs import Run, new_run_dir
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(HParams):
+    """Trainer settings (validated like hyperparameters)."""
+
+    architecture = "trainer"
+    noun = "setting"
+
+    epochs: int = hparam(10, "Passes over the training set.", min=1)
+    max_steps: int | None = hparam(None, "Stop after this many optimisation steps.", min=1)
+    batch_size: int = hparam(128, "Examples per step.", min=1)
+    optimizer: str = hparam("adam", "Optimiser.", choices=OPTIMIZERS)
+    lr: float = hparam(1e-3, "Learning rate.", min=1e-12, max=10.0)
+    weight_decay: float = hparam(0.0, "Weight decay.", min=0.0)
+    grad_clip: float | None = hparam(None, "Clip the gradient norm to this value.", min=1e-12)
+    seed: int = hparam(0, "Seed of initialisation, data order and noise.", min=0)
+    device: str = hparam("auto", "cuda, mps, cpu, cuda:N, or auto (cuda, then mps, then cpu).")
+    threads: int | None = hparam(None, "Torch CPU threads (default: torch's choice).", min=1)
+    limit_train: int | None = hparam(None, "Use only the first N training examples.", min=1)
+    limit_eval: int | None = hparam(None, "Use only the first N validation/test examples.", min=1)
+    log_every: int = hparam(50, "Write a train record to metrics.jsonl every N steps.", min=1)
+    evaluate_test: bool = hparam(True, "Evaluate the best model on the test split at the end.")
+
+    def validate(self) -> None:
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except RuntimeError:
+                from aezoo.errors import HParamError
+
+                raise HParamError(
+                    self._owner(), "device", f"must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}"
+                ) from None
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; an unavailable explicit device is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise AezooError(f"--device {name}: CUDA is not available here; use --device cpu or auto")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise AezooError(f"--device {name}: MPS is not available here; use --device cpu or auto")
+    return device
+
+
+def load_data(spec: str, *, data_dir: str | os.PathLike[str] | None = None, seed: int = 0) -> DataSplits:
+    """Load a dataset by ``NAME`` or ``NAME:ARGUMENT`` through the registry."""
+    from aezoo.plugins import registry
+
+    dataset, argument = registry().dataset(spec)
+    options = DataOptions(root=data_root(data_dir), download=downloads_allowed(), split_seed=seed)
+    return dataset.load(options, argument)
+
+
+@dataclasses.dataclass
+class _Position:
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    best_val: float = math.inf
+    best_step: int = -1
+    elapsed_s: float = 0.0
+
+
+class Trainer:
+    """Fits an :class:`AutoEncoder` on :class:`DataSplits`, writing a run folder as it goes."""
+
+    def __init__(
+        self,
+        model: AutoEncoder,
+        data: DataSplits,
+        config: TrainConfig,
+        run: Run,
+        *,
+        progress: bool | None = None,
+        echo: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.run = run
+        self.device = select_device(config.device)
+        self.model = model.to(self.device)
+        self.data = data.limited(config.limit_train, config.limit_eval)
+        self.progress = progress
+        self.echo = echo or (lambda line: print(line, file=sys.stderr))
+        self.optimizers: dict[str, tuple[torch.optim.Optimizer, Any]] = {}
+        for name, value in model.configure_optimizers(
+            OptimizerConfig(config.optimizer, config.lr, config.weight_decay)
+        ).items():
+            opt, sched = value if isinstance(value, tuple) else (value, None)
+            self.optimizers[name] = (opt, sched)
+        self.data_generator = torch.Generator().manual_seed(config.seed + 1)
+        self.epoch_generator_state = self.data_generator.get_state()
+        self.pos = _Position()
+
+    # -- public --------------------------------------------------------------------------------
+
+    def fit(self) -> Run:
+        cfg = self.config
+        if len(self.data.train) == 0:
+            raise AezooError("the training split is empty; check the dataset or --limit-train")
+        total = cfg.epochs * self._steps_per_epoch()
+        if cfg.max_steps is not None:
+            total = min(total, cfg.max_steps)
+        if self.pos.step >= total:
+            self.echo(f"{self.run.path}: already trained for {self.pos.step} steps; nothing to do")
+            return self.run
+        bar = _progress_bar(total, self.pos.step, self.progress)
+        started = time.perf_counter() - self.pos.elapsed_s
+        window: dict[str, list[torch.Tensor]] = {}
+        try:
+            while self.pos.step < total:
+                finished_epoch = self._train_epoch(total, bar, window)
+                self.pos.elapsed_s = time.perf_counter() - started
+                if finished_epoch:
+                    self.pos.epoch += 1
+                    self.pos.batch_in_epoch = 0
+                    self.epoch_generator_state = self.data_generator.get_state()
+                self._log_train(window)
+                self._validate_and_checkpoint()
+        except KeyboardInterrupt:
+            self.pos.elapsed_s = time.perf_counter() - started
+            self._save_last()
+            bar.close()
+            raise
+        bar.close()
+        self._finish()
+        return self.run
+
+    def evaluate(self, split: Split) -> dict[str, float]:
+        """Mean metrics over ``split`` with the model in eval mode and a fixed noise seed."""
+        self.model.eval()
+        sums: dict[str, float] = {}
+        count = 0
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            torch.manual_seed(self.config.seed + 2)
+            for batch in iterate(split, max(self.config.batch_size, 256)):
+                inputs, targets = self.model.prepare_batch(to_device(batch, self.device), train=False)
+                n = len(next(iter(batch.values())))
+                for key, value in self.model.evaluate(inputs, targets).items():
+                    sums[key] = sums.get(key, 0.0) + float(value) * n
+                count += n
+        return {k: v / max(count, 1) for k, v in sums.items()}
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _train_epoch(self, total: int, bar: Any, window: dict[str, list[torch.Tensor]]) -> bool:
+        cfg = self.config
+        self.data_generator.set_state(self.epoch_generator_state)
+        order = torch.randperm(len(self.data.train), generator=self.data_generator)
+        if len(order) > 1 and len(order) % cfg.batch_size == 1:
+            order = order[:-1]  # a lone last example upsets batch norm
+        self.model.train()
+        for batch in iterate(self.data.train, cfg.batch_size, order, start=self.pos.batch_in_epoch):
+            batch = to_device(batch, self.device)
+            inputs, targets = self.model.prepare_batch(batch, train=True)
+            for update in self.model.training_step(inputs, targets, self.pos.step):
+                opt, _ = self.optimizers[update.optimizer]
+                opt.zero_grad(set_to_none=True)
+                update.loss.backward()
+                if cfg.grad_clip is not None:
+                    params = [p for g in opt.param_groups for p in g["params"]]
+                    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                opt.step()
+                key = "loss" if update.optimizer == "model" else f"loss_{update.optimizer}"
+                window.setdefault(key, []).append(update.loss.detach())
+                for name, value in update.logs.items():
+                    window.setdefault(name, []).append(value.detach())
+            for _, sched in self.optimizers.values():
+                if sched is not None:
+                    sched.step()
+            self.pos.step += 1
+            self.pos.batch_in_epoch += 1
+            bar.update(1)
+            if self.pos.step % 10 == 0 or self.pos.step == total:
+                loss_key = "loss" if "loss" in window else next(iter(window))
+                bar.set_postfix({loss_key: f"{float(window[loss_key][-1]):.4f}"}, refresh=False)
+            if self.pos.step % cfg.log_every == 0:
+                self._log_train(window)
+            if self.pos.step >= total:
+                return self.pos.batch_in_epoch >= self._steps_per_epoch()
+        return True
+
+    def _steps_per_epoch(self) -> int:
+        n, size = len(self.data.train), self.config.batch_size
+        if n > 1 and n % size == 1:
+            n -= 1
+        return math.ceil(n / size)
+
+    def _log_train(self, window: dict[str, list[torch.Tensor]]) -> None:
+        if not window:
+            return
+        record: dict[str, Any] = {"split": "train", "epoch": self.pos.epoch, "step": self.pos.step}
+        for key, values in window.items():
+            value = float(torch.stack([v.float().mean() for v in values]).mean())
+            if not math.isfinite(value):
+                last = self.run.path / checkpoint.LAST_FILE
+                kept = f"{last} is the last good checkpoint" if last.exists() else "no checkpoint kept"
+                raise AezooError(
+                    f"training diverged: {key} is {value} at step {self.pos.step}; lower --lr or "
+                    f"set --grad-clip ({kept})"
+                )
+            record[key] = value
+        opt, _ = next(iter(self.optimizers.values()))
+        record["lr"] = opt.param_groups[0]["lr"]
+        record["time_s"] = round(self.pos.elapsed_s, 3)
+        self.run.log(record)
+        window.clear()
+
+    def _validate_and_checkpoint(self) -> None:
+        metrics = self.evaluate(self.data.val)
+        self.run.log({"split": "val", "epoch": self.pos.epoch, "step": self.pos.step, **metrics})
+        loss = metrics.get("loss", math.nan)
+        if math.isfinite(loss) and loss < self.pos.best_val:
+            self.pos.best_val, self.pos.best_step = loss, self.pos.step
+            checkpoint.save(self.model, self.run.model_path, step=self.pos.step)
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+        self.echo(f"epoch {self.pos.epoch} step {self.pos.step}: val {shown}")
+        self._save_last()
+
+    def _save_last(self) -> None:
+        checkpoint.save(self.model, self.run.path / checkpoint.LAST_FILE, step=self.pos.step)
+        tensors: dict[str, torch.Tensor] = {
+            "rng/torch": torch.get_rng_state(),
+            "rng/data_epoch_start": self.epoch_generator_state,
+        }
+        if torch.cuda.is_available():
+            for i, state in enumerate(torch.cuda.get_rng_state_all()):
+                tensors[f"rng/cuda/{i}"] = state
+        optimizers: dict[str, Any] = {}
+        for name, (opt, sched) in self.optimizers.items():
+            opt_tensors, opt_info = checkpoint.optimizer_to_state(f"optimizer/{name}", opt)
+            tensors.update(opt_tensors)
+            optimizers[name] = {
+                "optimizer": opt_info,
+                "scheduler": sched.state_dict() if sched is not None else None,
+            }
+        info = {"position": dataclasses.asdict(self.pos), "optimizers": optimizers}
+        info["position"]["best_val"] = _json_float(self.pos.best_val)
+        checkpoint.save_state(self.run.path / checkpoint.STATE_FILE, tensors, info)
+
+    def restore(self) -> None:
+        """Continue from the run folder's last checkpoint (weights, optimisers, RNG, position)."""
+        path = self.run.path / checkpoint.LAST_FILE
+        last = checkpoint.load(path, device=self.device)
+        self.model.load_state_dict(last.state_dict())
+        tensors, info = checkpoint.load_state(self.run.path / checkpoint.STATE_FILE)
+        for name, (opt, sched) in self.optimizers.items():
+            saved = info["optimizers"].get(name)
+            if saved is None:
+                raise AezooError(f"{self.run.path}: no saved state for optimizer {name!r}")
+            checkpoint.optimizer_from_state(f"optimizer/{name}", opt, tensors, saved["optimizer"])
+            if sched is not None and saved["scheduler"] is not None:
+                sched.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(tensors["rng/torch"])
+        cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng/cuda/")]
+        if cuda_states and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
+        self.epoch_generator_state = tensors["rng/data_epoch_start"]
+        pos = dict(info["position"])
+        pos["best_val"] = math.inf if pos["best_val"] is None else pos["best_val"]
+        self.pos = _Position(**pos)
+
+    def _finish(self) -> None:
+        best = checkpoint.load(self.run.model_path, device=self.device)
+        self.model.load_state_dict(best.state_dict())
+        if self.config.evaluate_test and len(self.data.test):
+            metrics = self.evaluate(self.data.test)
+            self.run.log({"split": "test", "step": self.pos.best_step, **metrics})
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+            self.echo(f"test (best model, step {self.pos.best_step}): {shown}")
+        self._write_pictures()
+
+    def _write_pictures(self) -> None:
+        split = self.data.test if len(self.data.test) else self.data.val
+        if not len(split):
+            return
+        from torchvision.utils import save_image
+
+        self.model.eval()
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            torch.manual_seed(self.config.seed + 2)
+            batch = split.batch(torch.arange(min(len(split), 64)))
+            inputs, targets = self.model.prepare_batch(to_device(batch, self.device), train=False)
+            pictures = self.model.pictures(inputs, targets)
+        for stem, image in pictures.items():
+            with atomic_path(self.run.path / f"{stem}.png") as tmp:
+                save_image(image, tmp, format="png")
+
+
+def train(
+    architecture: str,
+    dataset: str | None = None,
+    *,
+    hparams: dict[str, Any] | HParams | None = None,
+    config: TrainConfig | None = None,
+    out: str | os.PathLike[str] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    progress: bool | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> Run:
+    """Train ``architecture`` on ``dataset`` (default: the architecture's) into a new run folder."""
+    from aezoo.plugins import registry
+
+    config = config or TrainConfig()
+    arch = registry().architecture(architecture)
+    hp = hparams if isinstance(hparams, HParams) else arch.make_hparams(**(hparams or {}))
+    dataset = dataset or arch.default_dataset
+    data = load_data(dataset, data_dir=data_dir, seed=0)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    model = arch.build(hp)
+    run = Run(new_run_dir(arch.name, out))
+    device = select_device(config.device)
+    run.write_config(
+        {
+            "architecture": arch.name,
+            "hparams": hp.to_dict(),
+            "dataset": dataset,
+            "dataset_info": data.info,
+            "trainer": config.to_dict(),
+            "seed": config.seed,
+            "device": str(device),
+            "versions": _versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+    )
+    (echo or (lambda line: print(line, file=sys.stderr)))(
+        f"training {arch.name} on {dataset} ({len(data.train)} train / {len(data.val)} val) "
+        f"on {device} → {run.path}"
+    )
+    return Trainer(model, data, config, run, progress=progress, echo=echo).fit()
+
+
+def resume(
+    run_path: str | os.PathLike[str],
+    *,
+    epochs: int | None = None,
+    max_steps: int | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    progress: bool | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> Run:
+    """Continue a run from its last checkpoint; ``epochs``/``max_steps`` may extend it."""
+    from aezoo.plugins import registry
+
+    run = Run.open(run_path)
+    saved = run.config
+    values = dict(saved["trainer"])
+    if epochs is not None:
+        values["epochs"] = epochs
+    if max_steps is not None:
+        values["max_steps"] = max_steps
+    config = TrainConfig.from_dict(values)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    arch = registry().architecture(saved["architecture"])
+    model = arch.build(arch.make_hparams(**saved["hparams"]))
+    data = load_data(saved["dataset"], data_dir=data_dir, seed=0)
+    saved["trainer"] = config.to_dict()
+    run.write_config(saved)
+    trainer = Trainer(model, data, config, run, progress=progress, echo=echo)
+    trainer.restore()
+    trainer.echo(f"resuming {run.path} at step {trainer.pos.step} (epoch {trainer.pos.epoch})")
+    return trainer.fit()
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "aezoo": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _json_float(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _progress_bar(total: int, initial: int, enabled: bool | None) -> Any:
+    from tqdm.auto import tqdm
+
+    disable = None if enabled is None else not enabled
+    return tqdm(total=total, initial=initial, unit="step", disable=disable, dynamic_ncols=True, leave=False)
+
+
+__all__ = ["TrainConfig", "Trainer", "resume", "select_device", "train"]

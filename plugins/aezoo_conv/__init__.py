@@ -1,0 +1,19 @@
+"""Built-in plugin: a convolutional autoencoder for small images."""
+
+from __future__ import annotations
+
+import aezoo
+from aezoo_conv.hparams import ConvHParams
+
+
+@aezoo.hookimpl
+def aezoo_register_architectures(register):
+    register(
+        aezoo.Architecture(
+            name="conv",
+            description="Convolutional autoencoder: conv stages → code → mirrored upsampling stages",
+            hparams=ConvHParams,
+            builder="aezoo_conv.model:build",
+            default_dataset="mnist",
+        )
+    )

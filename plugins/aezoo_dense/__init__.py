@@ -1,0 +1,19 @@
+"""Built-in plugin: a fully connected autoencoder."""
+
+from __future__ import annotations
+
+import aezoo
+from aezoo_dense.hparams import DenseHParams
+
+
+@aezoo.hookimpl
+def aezoo_register_architectures(register):
+    register(
+        aezoo.Architecture(
+            name="dense",
+            description="Fully connected autoencoder: pixels → hidden layers → code → pixels",
+            hparams=DenseHParams,
+            builder="aezoo_dense.model:build",
+            default_dataset="mnist",
+        )
+    )

