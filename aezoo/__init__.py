@@ -66,6 +66,20 @@ def train(architecture: str, dataset: str | None = None, **kwargs: Any) -> Run:
     return _train(architecture, dataset, **kwargs)
 
 
+def export(source: Any, out_dir: str | os.PathLike[str] | None = None, **kwargs: Any) -> Any:
+    """Export a run, ``.safetensors`` file or model to validated ONNX; see :func:`aezoo.onnx.export`."""
+    from aezoo.onnx import export as _export
+
+    return _export(source, out_dir, **kwargs)
+
+
+def load_export(export_dir: str | os.PathLike[str]) -> Any:
+    """Open an export folder to run its encoder and decoder from numpy."""
+    from aezoo.onnx import load_export as _load_export
+
+    return _load_export(export_dir)
+
+
 def register_plugin(plugin: Any, name: str | None = None) -> None:
     """Register a plugin object defined in code, next to the installed ones."""
     from aezoo.plugins import register_plugin as _register
@@ -83,11 +97,13 @@ __all__ = [
     "__version__",
     "architecture",
     "create",
+    "export",
     "hookimpl",
     "hparam",
     "list_architectures",
     "list_datasets",
     "load",
+    "load_export",
     "register_plugin",
     "save",
     "train",

@@ -70,6 +70,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-test", action="store_true", help="skip the final test-set evaluation")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "export",
+        help="export a run's encoder and decoder to ONNX, validated against onnxruntime",
+        description="Write encoder.onnx, decoder.onnx and aezoo-export.json, each model validated "
+        "against PyTorch in onnxruntime before anything is put in place.",
+    )
+    p.add_argument("run", help="run folder or .safetensors file")
+    p.add_argument("--out", help="export folder (default: exports/RUN_NAME)")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18, the lowest supported)")
+    p.add_argument("--atol", type=float, default=1e-5, help="max abs difference allowed (default 1e-5)")
+    p.add_argument("--dtype", default="fp32", help="fp32, or fp16 to add decoder.fp16.onnx")
+    p.add_argument("--quantize", help="int8 to add decoder.int8.onnx (dynamic quantisation)")
+    p.add_argument("--data-dir", help="dataset root for the real-data validation batch")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("verify", help="re-check an export: checksums, and parity with the run's weights")
+    p.add_argument("export_dir")
+    p.add_argument("--runtime", default="onnxruntime", help="onnxruntime (default) or reference")
+    p.add_argument("--weights", help="run folder or .safetensors file (default: the one in the manifest)")
+    p.add_argument("--atol", type=float, help="tolerance (default: the export's)")
+    p.set_defaults(func=cmd_verify)
     return parser
 
 
@@ -79,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args) or 0
     except AezooError as exc:
         print(f"aezoo: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return exc.exit_code
     except KeyboardInterrupt:
         print("aezoo: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -218,6 +240,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print(run.path)
     return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from aezoo.onnx import export
+
+    exported = export(
+        args.run,
+        args.out,
+        opset=args.opset,
+        atol=args.atol,
+        dtype=args.dtype,
+        quantize=args.quantize,
+        data_dir=args.data_dir,
+        echo=lambda line: print(line, file=sys.stderr),
+    )
+    for entry in exported.manifest["models"].values():
+        shapes = ", ".join(
+            f"{t['name']} {t['dtype']}{t['shape']}" for t in entry["inputs"] + entry["outputs"]
+        )
+        print(f"{exported.path / entry['file']}  ({entry['bytes'] / 1e6:.2f} MB; {shapes})")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from aezoo.onnx import verify
+
+    report = verify(args.export_dir, runtime=args.runtime, weights=args.weights, atol=args.atol)
+    for line in report.lines:
+        print(line)
+    for problem in report.problems:
+        print(f"PROBLEM: {problem}", file=sys.stderr)
+    print("verified" if report.passed else f"{len(report.problems)} problem(s)")
+    return 0 if report.passed else 1
 
 
 # -- output --------------------------------------------------------------------------------------

@@ -9,6 +9,9 @@ class AezooError(Exception):
     The message is a complete sentence saying what was wrong and how to fix it.
     """
 
+    #: The command line's exit status for this error.
+    exit_code = 2
+
 
 class HParamError(AezooError, ValueError):
     """A hyperparameter value that is missing, mistyped or out of its allowed range."""

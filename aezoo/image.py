@@ -14,7 +14,7 @@ from torch import nn
 
 from aezoo.data import Batch
 from aezoo.errors import AezooError
-from aezoo.model import AutoEncoder, LossOutput
+from aezoo.model import AutoEncoder, ExportPart, LossOutput, TensorSpec
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -70,6 +70,30 @@ class ImageAutoEncoder(AutoEncoder):
         with torch.no_grad():
             mse = F.mse_loss(torch.sigmoid(logits), targets)
         return LossOutput(bce, {"bce": bce.detach(), "mse": mse})
+
+    def example_batch(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
+        shape = (batch_size, *self.image_shape)
+        return {
+            "image": torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator, device=self.device)
+        }
+
+    def export_parts(self) -> dict[str, ExportPart]:
+        parts = super().export_parts()
+        c, h, w = self.image_shape
+        pixels = TensorSpec(
+            "image",
+            f"images, float32 [batch, {c}, {h}, {w}], pixel values scaled to [0, 1] (uint8 / 255)",
+            (0.0, 1.0),
+        )
+        parts["encoder"].inputs = [pixels]
+        parts["encoder"].outputs = [TensorSpec("code", "the code (latent vector) of each image")]
+        parts["decoder"].inputs = [TensorSpec("code", "a code (latent vector) per image")]
+        parts["decoder"].outputs = [
+            TensorSpec(
+                "image", "reconstructed images, probabilities of a pixel being on, in [0, 1]", (0.0, 1.0)
+            )
+        ]
+        return parts
 
     @torch.no_grad()
     def pictures(self, inputs: Any, targets: Any) -> dict[str, torch.Tensor]:

@@ -15,13 +15,15 @@ several optimisers        :meth:`AutoEncoder.configure_optimizers` and
                           optimiser (adversarial AE)
 schedules over steps      ``step`` passed to :meth:`AutoEncoder.loss` (scheduled sampling)
 extra validation metrics  :meth:`AutoEncoder.evaluate`
+what export traces        :meth:`AutoEncoder.export_parts` (several encoder outputs, extra
+                          decoder inputs such as a temperature)
 ========================  ===================================================================
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -56,6 +58,39 @@ class OptimizerConfig:
     name: str = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorSpec:
+    """One input or output of an exported encoder or decoder, as other runtimes see it.
+
+    ``dynamic`` maps an axis to its symbolic name (``{0: "batch"}``); every other axis is fixed
+    at the size seen in the example. ``range`` is the value range the model expects or produces.
+    """
+
+    name: str
+    description: str
+    range: tuple[float, float] | None = None
+    dynamic: dict[int, str] = dataclasses.field(default_factory=lambda: {0: "batch"})
+
+
+@dataclasses.dataclass
+class ExportPart:
+    """What export traces for one part (``encoder`` or ``decoder``).
+
+    Attributes:
+        module: The standalone module; its ``forward`` takes the inputs in order.
+        inputs, outputs: Their names, meaning and dynamic axes, in order.
+        example: Fresh random arguments for a batch size (used to trace and to validate).
+        from_model_inputs: Arguments computed from real model inputs (``prepare_batch``'s first
+            element), to validate on a real batch.
+    """
+
+    module: nn.Module
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    example: Callable[[int], tuple[torch.Tensor, ...]]
+    from_model_inputs: Callable[[Any], tuple[torch.Tensor, ...]]
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -137,6 +172,42 @@ class AutoEncoder(nn.Module):
         """Per-batch mean metrics for validation and test; must include ``"loss"``."""
         out = self.loss(inputs, targets, None)
         return {"loss": out.loss, **out.logs}
+
+    def example_batch(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
+        """A random batch in the format of the architecture's dataset (conformance checks and
+        export validation use it, so no dataset is needed)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement example_batch()")
+
+    # -- export --------------------------------------------------------------------------------
+
+    def export_parts(self) -> dict[str, ExportPart]:
+        """The parts export traces: ``{"encoder": ..., "decoder": ...}``. The default encodes
+        the prepared input into one ``code`` tensor and decodes it into one ``output``."""
+
+        def encoder_example(n: int) -> tuple[torch.Tensor, ...]:
+            return (self.prepare_batch(self.example_batch(n), train=False)[0],)
+
+        def decoder_example(n: int) -> tuple[torch.Tensor, ...]:
+            with torch.no_grad():
+                code = self.encode(*encoder_example(n))
+            return (torch.randn_like(code),)
+
+        return {
+            "encoder": ExportPart(
+                self.encoder,
+                [TensorSpec("input", "the model input, as prepare_batch() makes it")],
+                [TensorSpec("code", "the code (latent vector)")],
+                encoder_example,
+                lambda inputs: (inputs,),
+            ),
+            "decoder": ExportPart(
+                self.decoder,
+                [TensorSpec("code", "the code (latent vector)")],
+                [TensorSpec("output", "the reconstruction")],
+                decoder_example,
+                lambda inputs: (self.encode(inputs),),
+            ),
+        }
 
     # -- reporting -----------------------------------------------------------------------------
 

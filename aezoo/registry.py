@@ -6,7 +6,7 @@ import dataclasses
 import difflib
 import fnmatch
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aezoo.errors import AezooError
@@ -50,6 +50,8 @@ class Architecture:
         builder: ``builder(hparams) -> aezoo.model.AutoEncoder``, or ``"module:function"``
             imported only when a model is built (keeps ``aezoo list`` fast).
         default_dataset: Name of the dataset ``aezoo train NAME`` uses by default.
+        smoke_hparams: Small hyperparameters that build a fast model, used by the conformance
+            checks (:mod:`aezoo.testing`) and smoke tests; empty means the defaults.
     """
 
     name: str
@@ -57,6 +59,7 @@ class Architecture:
     hparams: type[HParams]
     builder: Callable[[Any], AutoEncoder] | str
     default_dataset: str
+    smoke_hparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     plugin: str = ""
 
     def __post_init__(self) -> None:

@@ -15,5 +15,6 @@ def aezoo_register_architectures(register):
             hparams=ConvHParams,
             builder="aezoo_conv.model:build",
             default_dataset="mnist",
+            smoke_hparams={"widths": (8, 16), "latent_dim": 16},
         )
     )

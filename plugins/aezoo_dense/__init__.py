@@ -15,5 +15,6 @@ def aezoo_register_architectures(register):
             hparams=DenseHParams,
             builder="aezoo_dense.model:build",
             default_dataset="mnist",
+            smoke_hparams={"hidden": (64,), "latent_dim": 8},
         )
     )

@@ -1,0 +1,81 @@
+"""``aezoo verify``: re-check an export against its manifest and its run's weights."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from aezoo.errors import AezooError
+from aezoo.onnx import validation
+from aezoo.onnx.runtime import read_manifest
+
+VERIFY_BATCHES = (1, 3)
+
+
+@dataclasses.dataclass
+class VerifyReport:
+    lines: list[str]
+    problems: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def verify(
+    export_dir: str | os.PathLike[str],
+    *,
+    runtime: str = "onnxruntime",
+    weights: str | os.PathLike[str] | None = None,
+    atol: float | None = None,
+) -> VerifyReport:
+    """Checksums against the manifest, then parity with the weights in ``runtime``
+    (``onnxruntime``, or ``reference``: ``onnx.reference.ReferenceEvaluator``)."""
+    from aezoo import checkpoint
+    from aezoo.onnx.exporter import _validate, sha256
+
+    if runtime not in validation.RUNTIMES:
+        raise AezooError(f"--runtime must be one of {', '.join(validation.RUNTIMES)}, got {runtime!r}")
+    root = Path(export_dir).expanduser()
+    manifest = read_manifest(root)
+    lines: list[str] = []
+    problems: list[str] = []
+    for entry in manifest["models"].values():
+        path = root / entry["file"]
+        if not path.exists():
+            problems.append(f"{entry['file']} is missing")
+            continue
+        if sha256(path) != entry["sha256"]:
+            problems.append(
+                f"{entry['file']} does not match the manifest's sha256: it was modified or swapped"
+            )
+        else:
+            lines.append(f"{entry['file']}: sha256 ok")
+    source = Path(weights) if weights else Path((manifest.get("source") or {}).get("path") or "")
+    if not weights and not manifest.get("source"):
+        raise AezooError(f"{root} was exported from a model in memory; pass --weights FILE to check parity")
+    if not source.exists():
+        raise AezooError(
+            f"weights {source} not found; pass --weights with the run folder or .safetensors file"
+        )
+    model_file = checkpoint.resolve_model_path(source)
+    if not weights and sha256(model_file) != manifest["source"]["sha256"]:
+        problems.append(f"{model_file} changed since the export (sha256 differs): export again")
+    model = checkpoint.load(model_file).eval()
+    if model.architecture != manifest["architecture"]:
+        raise AezooError(
+            f"{model_file} holds a {model.architecture!r} model, the export a {manifest['architecture']!r} one"
+        )
+    tolerance = atol if atol is not None else manifest["validation"]["atol"]
+    parts = model.export_parts()
+    for key, part in parts.items():
+        entry = manifest["models"].get(key)
+        if entry is None or not (root / entry["file"]).exists():
+            continue
+        reports = _validate(key, part, root / entry["file"], tolerance, None, runtime, VERIFY_BATCHES)
+        text = validation.describe(reports, key, tolerance)
+        lines.append(text)
+        if not all(r.passed for r in reports):
+            problems.append(f"{entry['file']} does not match the weights in {runtime}:\n{text}")
+    return VerifyReport(lines, problems)

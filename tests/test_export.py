@@ -1,0 +1,156 @@
+"""ONNX export: validated files and manifest, nothing half-written, verify, the numpy runtime."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+import aezoo
+from aezoo.errors import AezooError
+from aezoo.trainer import TrainConfig
+from tests.test_cli import aezoo as run_cli
+
+TINY = {"widths": (8, 16), "latent_dim": 16}
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    import os
+
+    from tests.conftest import data_dir
+
+    root = data_dir()
+    if root is None:
+        pytest.skip("full MNIST not found")
+    os.environ.setdefault("AEZOO_DATA", str(root))
+    config = TrainConfig(max_steps=4, batch_size=32, limit_train=128, limit_eval=64, device="cpu")
+    return aezoo.train(
+        "conv", hparams=TINY, config=config, out=tmp_path_factory.mktemp("r") / "run", progress=False
+    )
+
+
+@pytest.fixture(scope="module")
+def exported(trained_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("e") / "export"
+    return aezoo.export(trained_run.path, out, dtype="fp16", quantize="int8")
+
+
+def test_export_writes_validated_models_and_manifest(exported, trained_run):
+    files = sorted(p.name for p in exported.path.iterdir())
+    assert files == [
+        "aezoo-export.json",
+        "decoder.fp16.onnx",
+        "decoder.int8.onnx",
+        "decoder.onnx",
+        "encoder.onnx",
+    ]
+    m = exported.manifest
+    assert m["architecture"] == "conv" and m["hparams"]["latent_dim"] == 16 and m["latent_size"] == 16
+    assert m["run"] == "run" and m["opset"] == 18
+    assert m["source"]["path"] == str(trained_run.model_path.resolve())
+    enc, dec = m["models"]["encoder"], m["models"]["decoder"]
+    assert enc["inputs"][0]["shape"] == ["batch", 1, 28, 28] and enc["inputs"][0]["range"] == [0.0, 1.0]
+    assert "uint8 / 255" in enc["inputs"][0]["description"]
+    assert dec["inputs"][0]["shape"] == ["batch", 16] and dec["outputs"][0]["name"] == "image"
+    cases = {(c["model"], c["case"]) for c in m["validation"]["cases"]}
+    assert ("encoder", "random batch 7") in cases and ("decoder", "real batch 8") in cases
+    assert all(c["passed"] for c in m["validation"]["cases"])
+    assert "mnist test split" in m["validation"]["real_data"]
+    for variant in ("decoder.fp16", "decoder.int8"):
+        result = m["models"][variant]["validation"]["cases"]
+        assert result and all(r["passed"] and r["psnr_db"] > 30 for r in result)
+
+
+def test_each_file_describes_itself(exported):
+    proto = onnx.load(str(exported.path / "decoder.onnx"))
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert props["aezoo.architecture"] == "conv" and props["aezoo.part"] == "decoder"
+    assert json.loads(props["aezoo.hparams"])["widths"] == [8, 16]
+    assert json.loads(props["aezoo.outputs"])[0]["range"] == [0.0, 1.0]
+    assert proto.ir_version <= 10  # onnxruntime-node 1.30 refuses IR 11+
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "batch"
+
+
+def test_exported_decoder_matches_pytorch_at_any_batch(exported, trained_run):
+    import torch
+
+    model = aezoo.load(trained_run.path)
+    for n in (1, 5, 64):
+        code = np.random.default_rng(n).standard_normal((n, 16)).astype(np.float32)
+        want = model.decoder(torch.from_numpy(code)).detach().numpy()
+        got = exported.decoder(code)["image"]
+        assert got.shape == (n, 1, 28, 28)
+        assert np.max(np.abs(want - got)) < 1e-5
+
+
+def test_runtime_wrapper_answers_wrong_inputs_clearly(exported):
+    code = np.zeros((2, 16), np.float32)
+    with pytest.raises(AezooError, match=r"input 'code' must be float32 \[batch, 16\], got float64; convert"):
+        exported.decoder(code.astype(np.float64))
+    with pytest.raises(
+        AezooError, match=r"must have shape \[batch, 16\], got \[2, 15\] \(axis 1 must be 16\)"
+    ):
+        exported.decoder(np.zeros((2, 15), np.float32))
+    with pytest.raises(AezooError, match=r"has no input 'z'; its inputs are code"):
+        exported.decoder(z=code)
+    with pytest.raises(AezooError, match="needs input"):
+        exported.decoder()
+    assert exported.decoder(code=code)["image"].shape == (2, 1, 28, 28)
+
+
+def test_failed_validation_writes_nothing(trained_run, tmp_path):
+    out = tmp_path / "strict"
+    result = run_cli("export", str(trained_run.path), "--out", str(out), "--atol", "1e-12")
+    assert result.returncode == 1
+    assert "does not match PyTorch; nothing was written" in result.stderr
+    assert "max abs diff" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []  # no staging folder left behind
+
+
+def test_export_cli_and_verify_in_both_runtimes(trained_run, tmp_path):
+    out = tmp_path / "exp"
+    result = run_cli("export", str(trained_run.path), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert str(out / "decoder.onnx") in result.stdout
+    for runtime in ("onnxruntime", "reference"):
+        checked = run_cli("verify", str(out), "--runtime", runtime)
+        assert checked.returncode == 0, checked.stderr
+        assert "verified" in checked.stdout and "decoder random batch 3" in checked.stdout
+
+
+def test_verify_reports_a_swapped_file(trained_run, tmp_path):
+    out = tmp_path / "exp"
+    aezoo.export(trained_run.path, out)
+    (out / "encoder.onnx").write_bytes((out / "decoder.onnx").read_bytes())
+    result = run_cli("verify", str(out))
+    assert result.returncode == 1
+    assert "encoder.onnx does not match the manifest's sha256: it was modified or swapped" in result.stderr
+
+
+def test_export_refuses_bad_options_and_foreign_folders(trained_run, tmp_path):
+    with pytest.raises(AezooError, match="--opset must be between"):
+        aezoo.export(trained_run.path, tmp_path / "a", opset=3)
+    with pytest.raises(AezooError, match="--dtype must be one of fp32, fp16"):
+        aezoo.export(trained_run.path, tmp_path / "a", dtype="bf16")
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(AezooError, match="exists and is not an aezoo export"):
+        aezoo.export(trained_run.path, foreign)
+    assert (foreign / "notes.txt").read_text() == "keep me"
+    result = run_cli("export", str(tmp_path / "nope"))
+    assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_reexport_replaces_an_earlier_export(trained_run, tmp_path):
+    out = tmp_path / "exp"
+    first = aezoo.export(trained_run.path, out).manifest["models"]["decoder"]["sha256"]
+    second = aezoo.export(trained_run.path, out, quantize="int8")
+    assert second.manifest["models"]["decoder"]["sha256"] == first  # deterministic export
+    assert (out / "decoder.int8.onnx").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["exp"]
