@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer")
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--grad-clip", type=float, help="clip gradient norm to this value")
+    p.add_argument("--lr-schedule", help="constant (default) or cosine (decays to 0 over the run)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--threads", type=int, help="torch CPU threads")
@@ -85,6 +86,68 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantize", help="int8 to add decoder.int8.onnx (dynamic quantisation)")
     p.add_argument("--data-dir", help="dataset root for the real-data validation batch")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "reconstruct", help="a picture of a run's model at work on test examples or your images"
+    )
+    p.add_argument("run")
+    p.add_argument("images", nargs="*", help="image files (default: examples of the dataset's --split)")
+    p.add_argument("-o", "--out", help="output PNG (default: RUN/reconstructions-SPLIT.png)")
+    p.add_argument("-n", type=int, default=16, help="examples from the dataset (default 16)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--invert", action="store_true", help="invert your images (dark ink on white paper)")
+    p.add_argument("--data-dir")
+    p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("evaluate", help="metrics of a run's model on a split; PCA baseline; likelihood")
+    p.add_argument("run")
+    p.add_argument(
+        "--split", default="test", help="train, val, test, or a dataset's extra split (default test)"
+    )
+    p.add_argument("--dataset", help="evaluate on another dataset (default: the run's)")
+    p.add_argument(
+        "--baseline", choices=["pca"], help="compare with PCA using as many components as the code"
+    )
+    p.add_argument("--nll", action="store_true", help="importance-sampled negative log-likelihood (nats)")
+    p.add_argument("--samples", type=int, default=1000, help="importance samples per example for --nll")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N examples")
+    p.add_argument("--data-dir")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("interpolate", help="decode the path between the codes of two of your files")
+    p.add_argument("run")
+    p.add_argument("start", help="a file the model reads (an image for image models)")
+    p.add_argument("end")
+    p.add_argument("--steps", type=int, default=8, help="points on the path, ends included (default 8)")
+    p.add_argument("--linear", action="store_true", help="a straight line instead of spherical (slerp)")
+    p.add_argument("--invert", action="store_true", help="invert images (dark ink on white paper)")
+    p.add_argument("-o", "--out", help="output file stem (default: RUN/interpolation)")
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser("sample", help="decode samples from a generative model's prior")
+    p.add_argument("run")
+    p.add_argument("-n", type=int, default=64)
+    p.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's noise (default 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--out", help="output file stem (default: RUN/samples)")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("plot", help="pictures: training curves, latent scatter, decoded manifold")
+    p.add_argument("what", choices=["curves", "latent", "manifold"])
+    p.add_argument("run")
+    p.add_argument("-o", "--out", help="output PNG (default: RUN/WHAT.png)")
+    p.add_argument("--split", default="test", help="split whose codes are plotted (latent)")
+    p.add_argument("--dims", help="manifold: two code dimensions, e.g. 0,1 (default: the principal plane)")
+    p.add_argument("--steps", type=int, default=20, help="manifold: images per side (default 20)")
+    p.add_argument("--data-dir")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("upscale", help="upscale your image with a super-resolution run")
+    p.add_argument("run")
+    p.add_argument("image")
+    p.add_argument("-o", "--out", required=True, help="output image file")
+    p.set_defaults(func=cmd_upscale)
 
     p = sub.add_parser("verify", help="re-check an export: checksums, and parity with the run's weights")
     p.add_argument("export_dir")
@@ -218,6 +281,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "optimizer": args.optimizer,
             "weight_decay": args.weight_decay,
             "grad_clip": args.grad_clip,
+            "lr_schedule": args.lr_schedule,
             "seed": args.seed,
             "device": args.device,
             "threads": args.threads,
@@ -260,6 +324,167 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"{t['name']} {t['dtype']}{t['shape']}" for t in entry["inputs"] + entry["outputs"]
         )
         print(f"{exported.path / entry['file']}  ({entry['bytes'] / 1e6:.2f} MB; {shapes})")
+    return 0
+
+
+def _run_and_model(path: str) -> tuple[Any, Any]:
+    from aezoo.checkpoint import load
+    from aezoo.runs import Run
+
+    run = Run.open(path)
+    return run, load(run.path)
+
+
+def _run_data(run: Any, data_dir: str | None, dataset: str | None = None) -> Any:
+    from aezoo.trainer import load_data
+
+    return load_data(dataset or run.config["dataset"], data_dir=data_dir, seed=0)
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    import torch
+
+    from aezoo.data import to_device
+    from aezoo.image import save_picture
+
+    run, model = _run_and_model(args.run)
+    if args.images:
+        batch = model.read_examples(args.images, invert=args.invert)
+        label = "yours"
+    else:
+        if args.n < 1:
+            raise AezooError(f"-n must be at least 1, got {args.n}")
+        split = _run_data(run, args.data_dir).split(args.split)
+        batch = split.batch(torch.arange(min(args.n, len(split))))
+        label = args.split
+    with torch.random.fork_rng(), torch.no_grad():
+        torch.manual_seed(0)
+        model.eval()
+        inputs, targets = model.prepare_batch(to_device(batch, model.device), train=False)
+        pictures = model.pictures(inputs, targets)
+    if not pictures:
+        raise AezooError(f"{model.architecture} draws no pictures")
+    for stem, image in pictures.items():
+        if args.out and len(pictures) == 1:
+            path = args.out
+        elif args.out:
+            path = f"{args.out.removesuffix('.png')}-{stem}.png"
+        else:
+            path = run.path / f"{stem}-{label}.png"
+        print(save_picture(image, path))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from aezoo import evaluation
+
+    run, model = _run_and_model(args.run)
+    data = _run_data(run, args.data_dir, args.dataset)
+    if args.limit is not None:
+        if args.limit < 1:
+            raise AezooError(f"--limit must be at least 1, got {args.limit}")
+        data = data.limited(args.limit, args.limit)
+    split = data.split(args.split)
+    seed = int(run.config.get("seed", 0)) + 2
+    report: dict[str, Any] = {
+        "run": str(run.path),
+        "dataset": data.name,
+        "split": args.split,
+        "examples": len(split),
+    }
+    report["metrics"] = evaluation.evaluate_split(model, split, seed=seed)
+    if args.baseline == "pca":
+        report["pca"] = evaluation.pca_baseline(model, data, args.split)
+    if args.nll:
+        if args.samples < 1:
+            raise AezooError(f"--samples must be at least 1, got {args.samples}")
+        report["nll"] = evaluation.log_likelihood(model, split, args.samples)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{model.architecture} on {data.name} {args.split} ({len(split)} examples)")
+    for key, value in report["metrics"].items():
+        print(f"  {key:<24} {value:.6g}")
+    if "pca" in report:
+        pca = report["pca"]
+        print(
+            f"  vs PCA with {pca['components']} components (fitted on {pca['pca_fit_examples']} training examples):"
+        )
+        print(f"    {'':<12} {'model':>10} {'PCA':>10}")
+        print(f"    {'MSE':<12} {pca['model_mse']:>10.5f} {pca['pca_mse']:>10.5f}")
+        print(f"    {'BCE':<12} {pca['model_bce']:>10.5f} {pca['pca_bce']:>10.5f}")
+    if "nll" in report:
+        print(f"  NLL {report['nll']['nll']:.2f} nats ({args.samples} importance samples per example)")
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from aezoo.evaluation import interpolate
+
+    run, model = _run_and_model(args.run)
+    if not 2 <= args.steps <= 256:
+        raise AezooError(f"--steps must be between 2 and 256, got {args.steps}")
+    batch = model.read_examples([args.start, args.end], invert=args.invert)
+    outputs = interpolate(model, batch, args.steps, spherical=not args.linear)
+    for path in model.save_outputs(outputs, args.out or run.path / "interpolation"):
+        print(path)
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import torch
+
+    run, model = _run_and_model(args.run)
+    if args.n < 1:
+        raise AezooError(f"-n must be at least 1, got {args.n}")
+    if not args.temperature > 0:
+        raise AezooError(f"--temperature must be positive, got {args.temperature}")
+    generator = torch.Generator(device=model.device).manual_seed(args.seed)
+    outputs = model.sample(args.n, temperature=args.temperature, generator=generator)
+    for path in model.save_outputs(outputs, args.out or run.path / "samples"):
+        print(path)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from aezoo import plots
+
+    if args.what == "curves":
+        from aezoo.runs import Run
+
+        run = Run.open(args.run)
+        print(plots.curves(run, args.out))
+        return 0
+    run, model = _run_and_model(args.run)
+    out = args.out or run.path / f"{args.what}.png"
+    if args.what == "latent":
+        print(plots.latent(model, _run_data(run, args.data_dir), out, split=args.split))
+        return 0
+    dims = None
+    if args.dims:
+        try:
+            a, b = (int(d) for d in args.dims.split(","))
+        except ValueError:
+            raise AezooError(f"--dims takes two dimensions like 0,1, got {args.dims!r}") from None
+        dims = (a, b)
+    if not 2 <= args.steps <= 64:
+        raise AezooError(f"--steps must be between 2 and 64, got {args.steps}")
+    needs_data = dims is None and getattr(model, "latent_size", None) != 2
+    data = _run_data(run, args.data_dir) if needs_data else None
+    print(plots.manifold(model, data, out, steps=args.steps, dims=dims))
+    return 0
+
+
+def cmd_upscale(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    _, model = _run_and_model(args.run)
+    upscale = getattr(model, "upscale_file", None)
+    if upscale is None:
+        raise AezooError(f"{args.run} holds a {model.architecture!r} model, which does not upscale images")
+    print(upscale(Path(args.image), Path(args.out)))
     return 0
 
 

@@ -62,6 +62,12 @@ class Split(Protocol):
     def batch(self, indices: torch.Tensor) -> Batch: ...
 
 
+def batch_limit(split: Split, wanted: int) -> int:
+    """``wanted``, or less where a split cannot stack more (images of different sizes: 1)."""
+    limit = getattr(split, "max_batch_size", None)
+    return min(wanted, limit) if limit else wanted
+
+
 class TensorSplit:
     """A split held in memory as tensors sharing their first dimension."""
 
@@ -95,6 +101,17 @@ class DataSplits:
     val: Split
     test: Split
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: More named splits for evaluation (an image folder's ``all``: every image at full size).
+    extra: dict[str, Split] = dataclasses.field(default_factory=dict)
+
+    def split(self, name: str) -> Split:
+        """A split by name: train, val, test, or one of ``extra``."""
+        splits = {"train": self.train, "val": self.val, "test": self.test, **self.extra}
+        if name not in splits:
+            raise AezooError(
+                f"dataset {self.name!r} has no split {name!r}; choose one of {', '.join(splits)}"
+            )
+        return splits[name]
 
     def limited(self, train: int | None = None, eval: int | None = None) -> DataSplits:
         """The first examples of each split (tests, smoke runs)."""

@@ -6,6 +6,8 @@ see ``float32`` in [0, 1].
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,7 +16,44 @@ from torch import nn
 
 from aezoo.data import Batch
 from aezoo.errors import AezooError
+from aezoo.fileio import atomic_path
 from aezoo.model import AutoEncoder, ExportPart, LossOutput, TensorSpec
+
+
+def read_images(
+    paths: list[str] | list[Path], channels: int, size: tuple[int, int] | None = None, invert: bool = False
+) -> torch.Tensor:
+    """User image files → ``uint8 [N, C, H, W]``: converted to grey (1 channel) or RGB, resized
+    to ``size`` (height, width) when given, optionally inverted (dark digits on white paper)."""
+    from PIL import Image, UnidentifiedImageError
+
+    images = []
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                img = img.convert("L" if channels == 1 else "RGB")
+                if size is not None and img.size != (size[1], size[0]):
+                    img = img.resize((size[1], size[0]), Image.Resampling.BICUBIC)
+                array = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
+                tensor = array.reshape(img.size[1], img.size[0], channels).permute(2, 0, 1)
+        except FileNotFoundError:
+            raise AezooError(f"{path} does not exist") from None
+        except (UnidentifiedImageError, OSError) as exc:
+            raise AezooError(f"{path} is not an image PIL can read ({exc})") from None
+        images.append(255 - tensor if invert else tensor)
+    if size is None and len({tuple(t.shape) for t in images}) > 1:
+        raise AezooError("the images differ in size; give them one at a time")
+    return torch.stack(images)
+
+
+def save_picture(image: torch.Tensor, path: str | os.PathLike[str]) -> Path:
+    """Write a ``[C, H, W]`` picture in [0, 1] as PNG, atomically."""
+    from torchvision.utils import save_image
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        save_image(image.detach().float().cpu().clamp(0, 1), tmp, format="png")
+    return path
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -39,10 +78,11 @@ class ImageDecoder(nn.Module):
 class ImageAutoEncoder(AutoEncoder):
     """An autoencoder of images with a Bernoulli likelihood (per-pixel binary cross-entropy).
 
-    Subclasses set ``image_shape`` (``(C, H, W)``), ``encoder`` and an :class:`ImageDecoder`.
+    Subclasses set ``image_shape`` (``(C, H, W)``; H and W None for any size), ``encoder`` and an
+    :class:`ImageDecoder`.
     """
 
-    image_shape: tuple[int, int, int]
+    image_shape: tuple[int, int | None, int | None]
     decoder: ImageDecoder
 
     def prepare_batch(self, batch: Batch, *, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,9 +107,10 @@ class ImageAutoEncoder(AutoEncoder):
     def loss(self, inputs: Any, targets: Any, step: int | None = None) -> LossOutput:
         logits = self.reconstruction_logits(inputs)
         bce = F.binary_cross_entropy_with_logits(logits, targets)
-        with torch.no_grad():
-            mse = F.mse_loss(torch.sigmoid(logits), targets)
-        return LossOutput(bce, {"bce": bce.detach(), "mse": mse})
+        logs = {"bce": bce.detach()}
+        if not self.training:  # only reported in evaluation: training steps stay lean
+            logs["mse"] = F.mse_loss(torch.sigmoid(logits), targets)
+        return LossOutput(bce, logs)
 
     def example_batch(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
         shape = (batch_size, *self.image_shape)
@@ -94,6 +135,22 @@ class ImageAutoEncoder(AutoEncoder):
             )
         ]
         return parts
+
+    def read_examples(self, paths: list[str], *, invert: bool = False, **options: Any) -> Batch:
+        """Image files, converted to the model's channels and (if fixed) size."""
+        c, h, w = self.image_shape
+        return {
+            "image": read_images(paths, c, (h, w) if h is not None and w is not None else None, invert=invert)
+        }
+
+    def save_outputs(self, outputs: torch.Tensor, path: str | os.PathLike[str]) -> list[Path]:
+        """Decoded images as one PNG grid (up to 16 per row)."""
+        from torchvision.utils import make_grid
+
+        grid = make_grid(
+            outputs.detach().float().cpu().clamp(0, 1), nrow=min(16, len(outputs)), pad_value=1.0
+        )
+        return [save_picture(grid, Path(path).with_suffix(".png"))]
 
     @torch.no_grad()
     def pictures(self, inputs: Any, targets: Any) -> dict[str, torch.Tensor]:

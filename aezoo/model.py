@@ -23,7 +23,9 @@ what export traces        :meth:`AutoEncoder.export_parts` (several encoder outp
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -209,6 +211,30 @@ class AutoEncoder(nn.Module):
             ),
         }
 
+    # -- generation ----------------------------------------------------------------------------
+
+    def sample(self, n: int, *, temperature: float = 1.0, generator: torch.Generator | None = None) -> Any:
+        """``n`` new outputs decoded from the prior. Models without a prior cannot sample."""
+        from aezoo.errors import AezooError
+
+        raise AezooError(
+            f"{self.architecture} has no prior to sample from; sampling needs a model whose codes "
+            "follow a known distribution (see `aezoo list`)"
+        )
+
+    def read_examples(self, paths: list[str], **options: Any) -> Batch:
+        """A dataset-format batch from the user's own files (images, MIDI files...), for
+        ``aezoo reconstruct RUN FILES`` and ``aezoo interpolate RUN A B``."""
+        from aezoo.errors import AezooError
+
+        raise AezooError(f"{self.architecture} cannot read your files; use examples of its dataset")
+
+    def save_outputs(self, outputs: Any, path: str | os.PathLike[str]) -> list[Path]:
+        """Write decoded outputs as files a person can open (images: one PNG grid); returns them."""
+        from aezoo.errors import AezooError
+
+        raise AezooError(f"{self.architecture} does not know how to save its outputs as files")
+
     # -- reporting -----------------------------------------------------------------------------
 
     @torch.no_grad()
@@ -222,3 +248,20 @@ class AutoEncoder(nn.Module):
         for p in self.parameters():
             return p.device
         return torch.device("cpu")
+
+
+class GaussianPrior:
+    """Mixin for models whose codes follow N(0, I) (VAE, adversarial AE): they can sample, and
+    latent plots draw the prior. Set ``latent_size``; ``decode`` turns codes into outputs."""
+
+    latent_size: int
+
+    def sample_latent(
+        self, n: int, *, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        device = next(self.parameters()).device  # type: ignore[attr-defined]
+        return torch.randn(n, self.latent_size, generator=generator, device=device) * temperature
+
+    @torch.no_grad()
+    def sample(self, n: int, *, temperature: float = 1.0, generator: torch.Generator | None = None) -> Any:
+        return self.decode(self.sample_latent(n, temperature=temperature, generator=generator))  # type: ignore[attr-defined]

@@ -15,8 +15,17 @@ import torch
 
 from aezoo import checkpoint
 from aezoo._version import __version__
-from aezoo.data import DataOptions, DataSplits, Split, data_root, downloads_allowed, iterate, to_device
+from aezoo.data import (
+    DataOptions,
+    DataSplits,
+    Split,
+    data_root,
+    downloads_allowed,
+    iterate,
+    to_device,
+)
 from aezoo.errors import AezooError
+from aezoo.evaluation import evaluate_split
 from aezoo.fileio import atomic_path
 from aezoo.hparams import HParams, hparam
 from aezoo.model import OPTIMIZERS, AutoEncoder, OptimizerConfig
@@ -36,6 +45,11 @@ class TrainConfig(HParams):
     optimizer: str = hparam("adam", "Optimiser.", choices=OPTIMIZERS)
     lr: float = hparam(1e-3, "Learning rate.", min=1e-12, max=10.0)
     weight_decay: float = hparam(0.0, "Weight decay.", min=0.0)
+    lr_schedule: str = hparam(
+        "constant",
+        "constant, or cosine: decay to 0 over the run (where the model sets no schedule).",
+        choices=("constant", "cosine"),
+    )
     grad_clip: float | None = hparam(None, "Clip the gradient norm to this value.", min=1e-12)
     seed: int = hparam(0, "Seed of initialisation, data order and noise.", min=0)
     device: str = hparam("auto", "cuda, mps, cpu, cuda:N, or auto (cuda, then mps, then cpu).")
@@ -158,19 +172,9 @@ class Trainer:
 
     def evaluate(self, split: Split) -> dict[str, float]:
         """Mean metrics over ``split`` with the model in eval mode and a fixed noise seed."""
-        self.model.eval()
-        sums: dict[str, float] = {}
-        count = 0
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), torch.no_grad():
-            torch.manual_seed(self.config.seed + 2)
-            for batch in iterate(split, max(self.config.batch_size, 256)):
-                inputs, targets = self.model.prepare_batch(to_device(batch, self.device), train=False)
-                n = len(next(iter(batch.values())))
-                for key, value in self.model.evaluate(inputs, targets).items():
-                    sums[key] = sums.get(key, 0.0) + float(value) * n
-                count += n
-        return {k: v / max(count, 1) for k, v in sums.items()}
+        return evaluate_split(
+            self.model, split, seed=self.config.seed + 2, batch_size=max(self.config.batch_size, 256)
+        )
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -183,6 +187,7 @@ class Trainer:
         self.model.train()
         for batch in iterate(self.data.train, cfg.batch_size, order, start=self.pos.batch_in_epoch):
             batch = to_device(batch, self.device)
+            self._set_lr(total)
             inputs, targets = self.model.prepare_batch(batch, train=True)
             for update in self.model.training_step(inputs, targets, self.pos.step):
                 opt, _ = self.optimizers[update.optimizer]
@@ -210,6 +215,18 @@ class Trainer:
             if self.pos.step >= total:
                 return self.pos.batch_in_epoch >= self._steps_per_epoch()
         return True
+
+    def _set_lr(self, total: int) -> None:
+        """The trainer's cosine schedule, in closed form from the step (so a resumed run is exact),
+        for optimisers whose model set no scheduler of its own."""
+        if self.config.lr_schedule != "cosine":
+            return
+        factor = 0.5 * (1 + math.cos(math.pi * min(self.pos.step, total) / total))
+        for opt, sched in self.optimizers.values():
+            if sched is None:
+                for group in opt.param_groups:
+                    group.setdefault("initial_lr", group["lr"])
+                    group["lr"] = group["initial_lr"] * factor
 
     def _steps_per_epoch(self) -> int:
         n, size = len(self.data.train), self.config.batch_size

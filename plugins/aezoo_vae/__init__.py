@@ -1,0 +1,20 @@
+"""Built-in plugin: a variational autoencoder (convolutional by default, or dense)."""
+
+from __future__ import annotations
+
+import aezoo
+from aezoo_vae.hparams import VAEHParams
+
+
+@aezoo.hookimpl
+def aezoo_register_architectures(register):
+    register(
+        aezoo.Architecture(
+            name="vae",
+            description="Variational autoencoder: Gaussian posterior, N(0, I) prior, Bernoulli likelihood",
+            hparams=VAEHParams,
+            builder="aezoo_vae.model:build",
+            default_dataset="mnist",
+            smoke_hparams={"widths": (8, 16), "hidden": (32,), "latent_dim": 4},
+        )
+    )
