@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", help="output PNG (default: RUN/reconstructions-SPLIT.png)")
     p.add_argument("-n", type=int, default=16, help="examples from the dataset (default 16)")
     p.add_argument("--split", default="test")
+    p.add_argument("--dataset", help="examples from another dataset (default: the run's), e.g. images:PATH")
     p.add_argument("--invert", action="store_true", help="invert your images (dark ink on white paper)")
     p.add_argument("--data-dir")
     p.set_defaults(func=cmd_reconstruct)
@@ -344,28 +345,33 @@ def _run_data(run: Any, data_dir: str | None, dataset: str | None = None) -> Any
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     import torch
 
-    from aezoo.data import to_device
-    from aezoo.image import save_picture
+    from aezoo.data import batch_limit, iterate, to_device
+    from aezoo.image import save_picture, side_by_side
 
     run, model = _run_and_model(args.run)
     if args.images:
-        batch = model.read_examples(args.images, invert=args.invert)
+        batches = [model.read_examples(args.images, invert=args.invert)]
         label = "yours"
     else:
         if args.n < 1:
             raise AezooError(f"-n must be at least 1, got {args.n}")
-        split = _run_data(run, args.data_dir).split(args.split)
-        batch = split.batch(torch.arange(min(args.n, len(split))))
+        split = _run_data(run, args.data_dir, args.dataset).split(args.split)
+        count = min(args.n, len(split))
+        batches = list(iterate(split, batch_limit(split, count), torch.arange(count)))
         label = args.split
+    drawn: dict[str, list[torch.Tensor]] = {}
     with torch.random.fork_rng(), torch.no_grad():
         torch.manual_seed(0)
         model.eval()
-        inputs, targets = model.prepare_batch(to_device(batch, model.device), train=False)
-        pictures = model.pictures(inputs, targets)
-    if not pictures:
+        for batch in batches:
+            inputs, targets = model.prepare_batch(to_device(batch, model.device), train=False)
+            for stem, image in model.pictures(inputs, targets).items():
+                drawn.setdefault(stem, []).append(image)
+    if not drawn:
         raise AezooError(f"{model.architecture} draws no pictures")
-    for stem, image in pictures.items():
-        if args.out and len(pictures) == 1:
+    for stem, images in drawn.items():
+        image = images[0] if len(images) == 1 else side_by_side(images)
+        if args.out and len(drawn) == 1:
             path = args.out
         elif args.out:
             path = f"{args.out.removesuffix('.png')}-{stem}.png"

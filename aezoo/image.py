@@ -167,3 +167,16 @@ def image_rows(rows: list[torch.Tensor], pad: int = 2) -> torch.Tensor:
     n = len(rows[0])
     stacked = torch.cat([r[:n].detach().float().cpu().clamp(0, 1) for r in rows])
     return make_grid(stacked, nrow=n, padding=pad, pad_value=1.0)
+
+
+def side_by_side(pictures: list[torch.Tensor], gap: int = 8) -> torch.Tensor:
+    """Pictures ``[C, H, W]`` left to right on white, top-aligned."""
+    height = max(p.shape[1] for p in pictures)
+    channels = max(p.shape[0] for p in pictures)
+    width = sum(p.shape[2] for p in pictures) + gap * (len(pictures) - 1)
+    canvas = torch.ones(channels, height, width)
+    x = 0
+    for p in pictures:
+        canvas[:, : p.shape[1], x : x + p.shape[2]] = p.expand(channels, -1, -1)
+        x += p.shape[2] + gap
+    return canvas

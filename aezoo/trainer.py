@@ -135,13 +135,15 @@ class Trainer:
         self.data_generator = torch.Generator().manual_seed(config.seed + 1)
         self.epoch_generator_state = self.data_generator.get_state()
         self.pos = _Position()
+        self._started = time.perf_counter()
 
     # -- public --------------------------------------------------------------------------------
 
     def fit(self) -> Run:
         cfg = self.config
         if len(self.data.train) == 0:
-            raise AezooError("the training split is empty; check the dataset or --limit-train")
+            reason = self.data.info.get("train_note", "check the dataset")
+            raise AezooError(f"the training split of {self.data.name} is empty: {reason}")
         total = cfg.epochs * self._steps_per_epoch()
         if cfg.max_steps is not None:
             total = min(total, cfg.max_steps)
@@ -149,7 +151,7 @@ class Trainer:
             self.echo(f"{self.run.path}: already trained for {self.pos.step} steps; nothing to do")
             return self.run
         bar = _progress_bar(total, self.pos.step, self.progress)
-        started = time.perf_counter() - self.pos.elapsed_s
+        started = self._started = time.perf_counter() - self.pos.elapsed_s
         window: dict[str, list[torch.Tensor]] = {}
         try:
             while self.pos.step < total:
@@ -250,7 +252,7 @@ class Trainer:
             record[key] = value
         opt, _ = next(iter(self.optimizers.values()))
         record["lr"] = opt.param_groups[0]["lr"]
-        record["time_s"] = round(self.pos.elapsed_s, 3)
+        record["time_s"] = round(time.perf_counter() - self._started, 3)
         self.run.log(record)
         window.clear()
 

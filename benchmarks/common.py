@@ -39,9 +39,22 @@ def git_revision() -> str:
         return "unknown"
 
 
-def write_result(name: str, command: str, rows: list[dict], **extra) -> Path:
+def write_result(name: str, command: str, rows: list[dict], key: str | None = None, **extra) -> Path:
+    """Write ``results/NAME.json``. With ``key``, rows of earlier runs whose ``row[key]`` was not
+    measured again are kept (each keeps its own command, date and machine)."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
+    stamp = {
+        "command": command,
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine(),
+        "revision": git_revision(),
+    }
+    if key is not None:
+        rows = [{**row, **stamp} for row in rows]
+        if path.exists():
+            fresh = {row[key] for row in rows}
+            rows = [r for r in json.loads(path.read_text())["rows"] if r[key] not in fresh] + rows
     payload = {
         "command": command,
         "date": time.strftime("%Y-%m-%d"),

@@ -133,3 +133,32 @@ def test_slerp_keeps_the_ends_and_the_norm():
     path = slerp(a, b, torch.linspace(0, 1, 5))
     assert torch.allclose(path[0], a) and torch.allclose(path[-1], b)
     assert torch.allclose(path.norm(dim=1), torch.ones(5), atol=1e-6)
+
+
+def test_reconstruct_whole_photos_of_different_sizes_side_by_side(runs, tmp_path):
+    for i, (h, w) in enumerate(((40, 50), (36, 30), (44, 44))):
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (h, w, 3), dtype=np.uint8)).save(
+            tmp_path / f"{i}.png"
+        )
+    out = tmp_path / "sr.png"
+    result = cli(
+        "reconstruct",
+        str(runs["superres"]),
+        "--dataset",
+        f"images:{tmp_path}",
+        "--split",
+        "all",
+        "-n",
+        "3",
+        "-o",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    with Image.open(out) as picture:  # three (bicubic, model, truth) columns, 8 pixels apart
+        widths = [50 + 4, 30 + 4, 44 + 4]
+        assert picture.size[0] == sum(widths) + 2 * 8
+    report = cli(
+        "evaluate", str(runs["superres"]), "--dataset", f"images:{tmp_path}", "--split", "all", "--json"
+    )
+    metrics = json.loads(report.stdout)["metrics"]
+    assert report.returncode == 0 and {"psnr_y", "ssim_y", "bicubic_psnr_y", "bicubic_ssim_y"} <= set(metrics)

@@ -49,8 +49,6 @@ class PatchSplit:
         self, images: list[torch.Tensor], patch: int = PATCH, per_image: int = PATCHES_PER_IMAGE
     ) -> None:
         self.images = [im for im in images if min(im.shape[1:]) >= patch]
-        if not self.images:
-            raise AezooError(f"every training image is smaller than the {patch}-pixel patches")
         self.patch = patch
         self.per_image = per_image
 
