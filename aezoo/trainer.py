@@ -167,6 +167,7 @@ class Trainer:
             self.pos.elapsed_s = time.perf_counter() - started
             self._save_last()
             bar.close()
+            self.echo(f"interrupted at step {self.pos.step}; continue with: aezoo train --resume {self.run.path}")
             raise
         bar.close()
         self._finish()
@@ -359,10 +360,10 @@ def train(
     data = load_data(dataset, data_dir=data_dir, seed=0)
     if config.threads:
         torch.set_num_threads(config.threads)
+    device = select_device(config.device)
     torch.manual_seed(config.seed)
     model = arch.build(hp)
     run = Run(new_run_dir(arch.name, out))
-    device = select_device(config.device)
     run.write_config(
         {
             "architecture": arch.name,

@@ -106,3 +106,35 @@ def test_offline_fresh_machine_trains_on_the_bundled_digits(tmp_path):
     run = Path(result.stdout.strip())
     assert run.parts[-2] == "runs" and run.name.startswith("dense-")
     assert (tmp_path / run / "model.safetensors").exists()
+
+
+def test_ctrl_c_saves_the_run_and_resume_continues(mnist_dir, tmp_path):
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    args = ["train", "dense", "--set", "hidden=32", "--epochs", "200", "--limit-train", "1024", "--batch-size", "64",
+            "--limit-eval", "64", "--no-test", "--no-progress", "--out", str(run)]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("AEZOO_PLUGINS", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aezoo", *args], stderr=subprocess.PIPE, text=True, env=env, cwd=REPO
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (run / "trainer_state.safetensors").exists():
+        time.sleep(0.2)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "continue with: aezoo train --resume" in stderr and "Traceback" not in stderr
+    from safetensors import safe_open
+
+    with safe_open(str(run / "trainer_state.safetensors"), framework="pt") as f:
+        stopped = json.loads(f.metadata()["aezoo.trainer_state"])["position"]["step"]
+    assert stopped > 0
+    again = aezoo("train", "--resume", str(run), "--max-steps", str(stopped + 7), "--no-progress")
+    assert again.returncode == 0, again.stderr
+    assert f"at step {stopped}" in again.stderr
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(steps) and steps[-1] == stopped + 7  # continued, not restarted
