@@ -231,22 +231,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     from aezoo import trainer
 
     progress = False if args.no_progress else None
+    settings: dict[str, Any] = {
+        "epochs": args.epochs,
+        "max_steps": args.max_steps,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "optimizer": args.optimizer,
+        "weight_decay": args.weight_decay,
+        "grad_clip": args.grad_clip,
+        "lr_schedule": args.lr_schedule,
+        "seed": args.seed,
+        "device": args.device,
+        "threads": args.threads,
+        "limit_train": args.limit_train,
+        "limit_eval": args.limit_eval,
+    }
     if args.resume:
-        ignored = [
-            flag
-            for flag, value in (
-                ("--dataset", args.dataset),
-                ("--set", args.assignments),
-                ("--out", args.out),
-                ("--batch-size", args.batch_size),
-                ("--lr", args.lr),
-                ("--seed", args.seed),
-            )
-            if value not in (None, [])
-        ]
-        if ignored:
+        given = {f"--{k.replace('_', '-')}" for k, v in settings.items() if v is not None}
+        given -= {"--epochs", "--max-steps"}
+        given |= {flag for flag, value in (("--dataset", args.dataset), ("--set", args.assignments),
+                                             ("--out", args.out), ("--no-test", args.no_test)) if value}  # fmt: skip
+        if given:
             raise AezooError(
-                f"--resume continues a run with its own settings; drop {', '.join(ignored)} "
+                f"--resume continues a run with its own settings; drop {', '.join(sorted(given))} "
                 "(only --epochs and --max-steps may extend it)"
             )
         if args.name:
@@ -272,25 +279,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     arch = registry().architecture(args.name)
     values = parse_assignments(arch.hparams, args.assignments)
     hparams = arch.make_hparams(**values)
-    settings: dict[str, Any] = {
-        key: value
-        for key, value in {
-            "epochs": args.epochs,
-            "max_steps": args.max_steps,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "optimizer": args.optimizer,
-            "weight_decay": args.weight_decay,
-            "grad_clip": args.grad_clip,
-            "lr_schedule": args.lr_schedule,
-            "seed": args.seed,
-            "device": args.device,
-            "threads": args.threads,
-            "limit_train": args.limit_train,
-            "limit_eval": args.limit_eval,
-        }.items()
-        if value is not None
-    }
+    settings = {key: value for key, value in settings.items() if value is not None}
     if args.no_test:
         settings["evaluate_test"] = False
     config = trainer.TrainConfig.from_dict(settings)
@@ -337,7 +326,7 @@ def _run_and_model(path: str) -> tuple[Any, Any]:
 
 
 def _run_data(run: Any, data_dir: str | None, dataset: str | None = None) -> Any:
-    from aezoo.trainer import load_data
+    from aezoo.data import load_data
 
     return load_data(dataset or run.config["dataset"], data_dir=data_dir, seed=0)
 
@@ -360,6 +349,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         batches = list(iterate(split, batch_limit(split, count), torch.arange(count)))
         label = args.split
     drawn: dict[str, list[torch.Tensor]] = {}
+    outputs = None
     with torch.random.fork_rng(), torch.no_grad():
         torch.manual_seed(0)
         model.eval()
@@ -367,6 +357,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
             inputs, targets = model.prepare_batch(to_device(batch, model.device), train=False)
             for stem, image in model.pictures(inputs, targets).items():
                 drawn.setdefault(stem, []).append(image)
+            if args.images and model.writes_reconstructions:
+                outputs = model(inputs)
     if not drawn:
         raise AezooError(f"{model.architecture} draws no pictures")
     for stem, images in drawn.items():
@@ -378,6 +370,10 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         else:
             path = run.path / f"{stem}-{label}.png"
         print(save_picture(image, path))
+    if outputs is not None:  # your files' reconstructions as files too (MIDI for melodies)
+        files_stem = args.out.removesuffix(".png") if args.out else run.path / f"reconstructions-{label}"
+        for path in model.save_outputs(outputs, files_stem):
+            print(path)
     return 0
 
 
@@ -402,7 +398,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     }
     report["metrics"] = evaluation.evaluate_split(model, split, seed=seed)
     if args.baseline == "pca":
-        report["pca"] = evaluation.pca_baseline(model, data, args.split)
+        report["pca"] = evaluation.pca_baseline(model, data, args.split, seed=seed)
     if args.nll:
         if args.samples < 1:
             raise AezooError(f"--samples must be at least 1, got {args.samples}")
@@ -477,7 +473,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
         dims = (a, b)
     if not 2 <= args.steps <= 64:
         raise AezooError(f"--steps must be between 2 and 64, got {args.steps}")
-    needs_data = dims is None and getattr(model, "latent_size", None) != 2
+    from aezoo.model import GaussianPrior
+
+    prior_plane = isinstance(model, GaussianPrior) and (dims is not None or model.latent_size == 2)
+    needs_data = not prior_plane
     data = _run_data(run, args.data_dir) if needs_data else None
     print(plots.manifold(model, data, out, steps=args.steps, dims=dims))
     return 0
@@ -486,11 +485,12 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_upscale(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from aezoo.model import Upscaler
+
     _, model = _run_and_model(args.run)
-    upscale = getattr(model, "upscale_file", None)
-    if upscale is None:
+    if not isinstance(model, Upscaler):
         raise AezooError(f"{args.run} holds a {model.architecture!r} model, which does not upscale images")
-    print(upscale(Path(args.image), Path(args.out)))
+    print(model.upscale_file(Path(args.image), Path(args.out)))
     return 0
 
 

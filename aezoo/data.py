@@ -124,13 +124,18 @@ class DataSplits:
             return _Head(split, n)
 
         return dataclasses.replace(
-            self, train=cut(self.train, train), val=cut(self.val, eval), test=cut(self.test, eval)
+            self,
+            train=cut(self.train, train),
+            val=cut(self.val, eval),
+            test=cut(self.test, eval),
+            extra={name: cut(split, eval) for name, split in self.extra.items()},
         )
 
 
 class _Head:
     def __init__(self, split: Split, n: int) -> None:
         self.split, self.n = split, n
+        self.max_batch_size = getattr(split, "max_batch_size", None)
 
     def __len__(self) -> int:
         return self.n
@@ -156,11 +161,26 @@ def train_val_split(
 
 def iterate(split: Split, batch_size: int, order: torch.Tensor | None = None, start: int = 0):
     """Yield batches of ``split`` in ``order`` (default: as stored), from batch number ``start``."""
-    n = len(split)
     if order is None:
-        order = torch.arange(n)
-    for lo in range(start * batch_size, n, batch_size):
+        order = torch.arange(len(split))
+    for lo in range(start * batch_size, len(order), batch_size):
         yield split.batch(order[lo : lo + batch_size])
+
+
+def first_examples(split: Split, n: int) -> Batch:
+    """The first ``n`` examples as one batch, or as many as the split can stack (whole images
+    of different sizes: one)."""
+    indices = torch.arange(min(n, len(split)))
+    return split.batch(indices[: batch_limit(split, len(indices))])
+
+
+def load_data(spec: str, *, data_dir: str | os.PathLike[str] | None = None, seed: int = 0) -> DataSplits:
+    """Load a dataset by ``NAME`` or ``NAME:ARGUMENT`` through the registry."""
+    from aezoo.plugins import registry
+
+    dataset, argument = registry().dataset(spec)
+    options = DataOptions(root=data_root(data_dir), download=downloads_allowed(), split_seed=seed)
+    return dataset.load(options, argument)
 
 
 def to_device(batch: Batch, device: torch.device) -> Batch:

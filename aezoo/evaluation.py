@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from aezoo.data import DataSplits, Split, batch_limit, iterate, to_device
+from aezoo.data import DataSplits, Split, batch_limit, first_examples, iterate, to_device
 from aezoo.errors import AezooError
 from aezoo.model import AutoEncoder
 
@@ -46,21 +46,27 @@ def flat_codes(
             inputs, _ = model.prepare_batch(to_device(batch, model.device), train=False)
             code = model.encode(inputs)
             code = code[0] if isinstance(code, (tuple, list)) else code
-            rows.append(code.flatten(1).float().cpu())
+            if code.ndim != 2:
+                raise AezooError(
+                    f"{model.architecture}'s code is a {code.ndim - 1}-d feature map, not a vector; "
+                    "latent plots need models with vector codes"
+                )
+            rows.append(code.float().cpu())
     return torch.cat(rows)
 
 
 def pca_baseline(
-    model: AutoEncoder, data: DataSplits, split: str = "test", eps: float = 1e-4
+    model: AutoEncoder, data: DataSplits, split: str = "test", *, seed: int = 2, eps: float = 1e-4
 ) -> dict[str, Any]:
     """Test MSE (and BCE) of the model against PCA with as many components as its code has.
 
-    PCA is fitted on the training split's targets; its reconstructions are clipped to [0, 1].
-    Applies to models whose code is a vector and whose targets are their inputs' images.
+    PCA is fitted on the training split's targets; it reconstructs the same inputs the model sees
+    (noisy ones for a denoiser), projected and clipped to [0, 1], compared with the targets.
+    Applies to models whose code is a vector and whose inputs and targets have one shape.
     """
     target = data.split(split)
     probe_inputs, probe_targets = model.prepare_batch(
-        to_device(target.batch(torch.arange(min(2, len(target)))), model.device), train=False
+        to_device(first_examples(target, 2), model.device), train=False
     )
     with torch.no_grad():
         probe = model.encode(probe_inputs)
@@ -72,21 +78,21 @@ def pca_baseline(
         )
     if probe_targets.shape != probe_inputs.shape:
         raise AezooError(
-            f"{model.architecture}'s targets differ from its inputs; the PCA baseline needs x → x"
+            f"{model.architecture}'s inputs and targets differ in shape; the PCA baseline needs x → x"
         )
     components = probe.shape[1]
-    train = _targets(model, data.train, limit=20000)
-    test = _targets(model, target)
+    _, train = _flat_pairs(model, data.train, seed, limit=20000)
+    inputs, targets = _flat_pairs(model, target, seed)
     if components > min(train.shape):
         raise AezooError(f"code size {components} exceeds what PCA can fit on {train.shape[0]} examples")
     mean = train.mean(0, keepdim=True)
     _, _, vh = torch.linalg.svd(train - mean, full_matrices=False)
     basis = vh[:components]
-    recon = ((test - mean) @ basis.T @ basis + mean).clamp(0, 1)
-    pca_mse = float(((recon - test) ** 2).mean())
+    recon = ((inputs - mean) @ basis.T @ basis + mean).clamp(0, 1)
+    pca_mse = float(((recon - targets) ** 2).mean())
     p = recon.clamp(eps, 1 - eps)
-    pca_bce = float(-(test * p.log() + (1 - test) * (1 - p).log()).mean())
-    ours = evaluate_split(model, target)
+    pca_bce = float(-(targets * p.log() + (1 - targets) * (1 - p).log()).mean())
+    ours = evaluate_split(model, target, seed=seed)
     return {
         "components": components,
         "model_mse": ours.get("mse", math.nan),
@@ -98,15 +104,19 @@ def pca_baseline(
     }
 
 
-def _targets(model: AutoEncoder, split: Split, limit: int | None = None) -> torch.Tensor:
-    rows = []
+def _flat_pairs(
+    model: AutoEncoder, split: Split, seed: int, limit: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prepared (inputs, targets) of a split, flattened to rows, with evaluation's noise seed."""
+    inputs, targets = [], []
     n = len(split) if limit is None else min(limit, len(split))
     with torch.random.fork_rng(), torch.no_grad():
-        torch.manual_seed(2)
+        torch.manual_seed(seed)
         for batch in iterate(split, batch_limit(split, 1024), torch.arange(n)):
-            _, targets = model.prepare_batch(to_device(batch, model.device), train=False)
-            rows.append(targets.flatten(1).double().cpu())
-    return torch.cat(rows)
+            x, y = model.prepare_batch(to_device(batch, model.device), train=False)
+            inputs.append(x.flatten(1).double().cpu())
+            targets.append(y.flatten(1).double().cpu())
+    return torch.cat(inputs), torch.cat(targets)
 
 
 def log_likelihood(
@@ -114,8 +124,9 @@ def log_likelihood(
 ) -> dict[str, float]:
     """Importance-sampled negative log-likelihood in nats per example (models that implement
     ``log_likelihood(inputs, targets, samples)``)."""
-    estimator = getattr(model, "log_likelihood", None)
-    if estimator is None:
+    from aezoo.model import LikelihoodModel
+
+    if not isinstance(model, LikelihoodModel):
         raise AezooError(
             f"{model.architecture} has no likelihood to estimate: --nll needs a generative model "
             "with a prior and a decoder likelihood (see `aezoo list`)"
@@ -126,7 +137,7 @@ def log_likelihood(
         torch.manual_seed(seed)
         for batch in iterate(split, batch_limit(split, batch_size)):
             inputs, targets = model.prepare_batch(to_device(batch, model.device), train=False)
-            total += float(estimator(inputs, targets, samples).sum())
+            total += float(model.log_likelihood(inputs, targets, samples).sum())
             count += len(inputs)
     return {"nll": -total / count, "samples": samples, "examples": count}
 

@@ -21,7 +21,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_umask())
+        make_public(tmp_path)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -37,7 +37,8 @@ def write_json(path: str | os.PathLike[str], data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def _umask() -> int:
+def make_public(path: str | os.PathLike[str], *, directory: bool = False) -> None:
+    """Give a temporary file (or folder) the permissions a normally created one would have."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    os.chmod(path, (0o777 if directory else 0o666) & ~mask)

@@ -27,6 +27,8 @@ def read_images(
     to ``size`` (height, width) when given, optionally inverted (dark digits on white paper)."""
     from PIL import Image, UnidentifiedImageError
 
+    if channels not in (1, 3):
+        raise AezooError(f"image files are read as grey (1 channel) or RGB (3), not {channels} channels")
     images = []
     for path in paths:
         try:

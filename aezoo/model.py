@@ -26,7 +26,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -86,6 +86,10 @@ class ExportPart:
         example: Fresh random arguments for a batch size (used to trace and to validate).
         from_model_inputs: Arguments computed from real model inputs (``prepare_batch``'s first
             element), to validate on a real batch.
+        decisions: For integer outputs chosen step by step as an argmax (an autoregressive
+            decoder's tokens): ``decisions(args, outputs)`` gives, for such an output's name, the
+            PyTorch scores each element is the argmax of over their last axis. Validation then
+            tells a near-tie that flips a choice (reported with its position) from a real mismatch.
     """
 
     module: nn.Module
@@ -93,6 +97,9 @@ class ExportPart:
     outputs: list[TensorSpec]
     example: Callable[[int], tuple[torch.Tensor, ...]]
     from_model_inputs: Callable[[Any], tuple[torch.Tensor, ...]]
+    decisions: (
+        Callable[[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]], dict[str, torch.Tensor]] | None
+    ) = None
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -127,6 +134,9 @@ class AutoEncoder(nn.Module):
     hparams: HParams
     encoder: nn.Module
     decoder: nn.Module
+    #: ``aezoo reconstruct RUN FILES`` also writes the reconstructions with :meth:`save_outputs`
+    #: (for outputs a picture does not replace, such as MIDI melodies).
+    writes_reconstructions: bool = False
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -248,6 +258,24 @@ class AutoEncoder(nn.Module):
         for p in self.parameters():
             return p.device
         return torch.device("cpu")
+
+
+@runtime_checkable
+class LikelihoodModel(Protocol):
+    """Models that estimate log p(x) (``aezoo evaluate --nll``)."""
+
+    def log_likelihood(self, inputs: Any, targets: Any, samples: int) -> torch.Tensor:
+        """log p(targets) per example in nats, importance-sampled with ``samples`` samples."""
+        ...
+
+
+@runtime_checkable
+class Upscaler(Protocol):
+    """Models that upscale image files (``aezoo upscale``)."""
+
+    def upscale_file(self, source: Path, target: str | os.PathLike[str]) -> Path:
+        """Write ``source`` upscaled to ``target``; return ``target``."""
+        ...
 
 
 class GaussianPrior:

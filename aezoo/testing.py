@@ -235,7 +235,10 @@ def check_onnx_export_parity(architecture: str, hparams: Mapping[str, Any] | Non
                 args = part.example(n)
                 expected = _tensors(part.module(*args))
             actual = exported.parts[name](*[a.numpy() for a in args])
-            report = compare(f"batch {n}", list(actual), expected, list(actual.values()), EXPORT_ATOL)
+            decisions = part.decisions(args, expected) if part.decisions is not None else None
+            report = compare(
+                f"batch {n}", list(actual), expected, list(actual.values()), EXPORT_ATOL, decisions
+            )
             for o in report.outputs:
                 assert o.passed, (
                     f"{name} output {o.name!r} at batch {n}: max abs diff {o.max_abs_diff:.3g} {o.note}"
@@ -263,7 +266,11 @@ def check_manifest_complete(architecture: str, hparams: Mapping[str, Any] | None
         assert key in manifest, f"manifest lacks {key!r}"
     assert manifest["architecture"] == architecture
     assert {"aezoo", "torch", "onnx", "onnxruntime"} <= set(manifest["versions"])
-    assert isinstance(manifest["latent_size"], int) and manifest["latent_size"] > 0
+    shape = manifest["latent_shape"]
+    if all(isinstance(d, int) for d in shape):
+        assert manifest["latent_size"] == math.prod(shape) > 0, "latent_size must be the code's size"
+    else:
+        assert manifest["latent_size"] is None, "a code that grows with the input has no fixed latent_size"
     assert manifest["validation"]["passed"] is True
     assert {"encoder", "decoder"} <= set(manifest["models"])
     for name, entry in manifest["models"].items():

@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
 import platform
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 
 from aezoo import checkpoint
 from aezoo._version import __version__
-from aezoo.data import (
-    DataOptions,
-    DataSplits,
-    Split,
-    data_root,
-    downloads_allowed,
-    iterate,
-    to_device,
-)
+from aezoo.data import DataSplits, Split, first_examples, iterate, load_data, to_device
 from aezoo.errors import AezooError
 from aezoo.evaluation import evaluate_split
-from aezoo.fileio import atomic_path
 from aezoo.hparams import HParams, hparam
 from aezoo.model import OPTIMIZERS, AutoEncoder, OptimizerConfig
 from aezoo.runs import Run, new_run_dir
@@ -82,18 +76,11 @@ def select_device(name: str = "auto") -> torch.device:
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise AezooError(f"--device {name}: CUDA is not available here; use --device cpu or auto")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise AezooError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise AezooError(f"--device {name}: MPS is not available here; use --device cpu or auto")
     return device
-
-
-def load_data(spec: str, *, data_dir: str | os.PathLike[str] | None = None, seed: int = 0) -> DataSplits:
-    """Load a dataset by ``NAME`` or ``NAME:ARGUMENT`` through the registry."""
-    from aezoo.plugins import registry
-
-    dataset, argument = registry().dataset(spec)
-    options = DataOptions(root=data_root(data_dir), download=downloads_allowed(), split_seed=seed)
-    return dataset.load(options, argument)
 
 
 @dataclasses.dataclass
@@ -136,6 +123,7 @@ class Trainer:
         self.epoch_generator_state = self.data_generator.get_state()
         self.pos = _Position()
         self._started = time.perf_counter()
+        self._stop = _StopFlag()
 
     # -- public --------------------------------------------------------------------------------
 
@@ -148,27 +136,32 @@ class Trainer:
         if cfg.max_steps is not None:
             total = min(total, cfg.max_steps)
         if self.pos.step >= total:
-            self.echo(f"{self.run.path}: already trained for {self.pos.step} steps; nothing to do")
+            if self.config.evaluate_test and not self.run.metrics("test"):
+                self._finish()  # the run stopped between its last step and its final report
+            else:
+                self.echo(f"{self.run.path}: already trained for {self.pos.step} steps; nothing to do")
             return self.run
         bar = _progress_bar(total, self.pos.step, self.progress)
         started = self._started = time.perf_counter() - self.pos.elapsed_s
         window: dict[str, list[torch.Tensor]] = {}
-        try:
+        with _stop_on_sigint() as stop:
+            self._stop = stop
             while self.pos.step < total:
                 finished_epoch = self._train_epoch(total, bar, window)
                 self.pos.elapsed_s = time.perf_counter() - started
+                if stop.requested:
+                    self._save_last()
+                    bar.close()
+                    self.echo(
+                        f"interrupted at step {self.pos.step}; continue with: aezoo train --resume {self.run.path}"
+                    )
+                    raise KeyboardInterrupt
                 if finished_epoch:
                     self.pos.epoch += 1
                     self.pos.batch_in_epoch = 0
                     self.epoch_generator_state = self.data_generator.get_state()
                 self._log_train(window)
                 self._validate_and_checkpoint()
-        except KeyboardInterrupt:
-            self.pos.elapsed_s = time.perf_counter() - started
-            self._save_last()
-            bar.close()
-            self.echo(f"interrupted at step {self.pos.step}; continue with: aezoo train --resume {self.run.path}")
-            raise
         bar.close()
         self._finish()
         return self.run
@@ -217,6 +210,8 @@ class Trainer:
                 self._log_train(window)
             if self.pos.step >= total:
                 return self.pos.batch_in_epoch >= self._steps_per_epoch()
+            if self._stop.requested:  # at a step boundary: the saved state resumes exactly
+                return False
         return True
 
     def _set_lr(self, total: int) -> None:
@@ -295,6 +290,13 @@ class Trainer:
         last = checkpoint.load(path, device=self.device)
         self.model.load_state_dict(last.state_dict())
         tensors, info = checkpoint.load_state(self.run.path / checkpoint.STATE_FILE)
+        weights_step = checkpoint.read_metadata(path).get("aezoo.step")
+        if weights_step is not None and int(weights_step) != info["position"]["step"]:
+            raise AezooError(
+                f"{path} (step {weights_step}) and {checkpoint.STATE_FILE} (step "
+                f"{info['position']['step']}) disagree, so the run cannot be resumed exactly; the last "
+                "save was cut short: start a new run from model.safetensors"
+            )
         for name, (opt, sched) in self.optimizers.items():
             saved = info["optimizers"].get(name)
             if saved is None:
@@ -312,6 +314,11 @@ class Trainer:
         self.pos = _Position(**pos)
 
     def _finish(self) -> None:
+        if not self.run.model_path.exists():
+            raise AezooError(
+                f"the validation loss was never finite, so {self.run.path} has no best model; "
+                f"{checkpoint.LAST_FILE} holds the latest weights: lower --lr or set --grad-clip"
+            )
         best = checkpoint.load(self.run.model_path, device=self.device)
         self.model.load_state_dict(best.state_dict())
         if self.config.evaluate_test and len(self.data.test):
@@ -325,18 +332,17 @@ class Trainer:
         split = self.data.test if len(self.data.test) else self.data.val
         if not len(split):
             return
-        from torchvision.utils import save_image
+        from aezoo.image import save_picture
 
         self.model.eval()
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             torch.manual_seed(self.config.seed + 2)
-            batch = split.batch(torch.arange(min(len(split), 64)))
+            batch = first_examples(split, 64)
             inputs, targets = self.model.prepare_batch(to_device(batch, self.device), train=False)
             pictures = self.model.pictures(inputs, targets)
         for stem, image in pictures.items():
-            with atomic_path(self.run.path / f"{stem}.png") as tmp:
-                save_image(image, tmp, format="png")
+            save_picture(image, self.run.path / f"{stem}.png")
 
 
 def train(
@@ -417,6 +423,32 @@ def resume(
     return trainer.fit()
 
 
+class _StopFlag:
+    requested = False
+
+
+@contextlib.contextmanager
+def _stop_on_sigint() -> Iterator[_StopFlag]:
+    """The first Ctrl-C asks the loop to stop after the current step; a second one stops now."""
+    flag = _StopFlag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag.requested:
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        flag.requested = True
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _versions() -> dict[str, str]:
     return {
         "aezoo": __version__,
@@ -436,4 +468,4 @@ def _progress_bar(total: int, initial: int, enabled: bool | None) -> Any:
     return tqdm(total=total, initial=initial, unit="step", disable=disable, dynamic_ncols=True, leave=False)
 
 
-__all__ = ["TrainConfig", "Trainer", "resume", "select_device", "train"]
+__all__ = ["TrainConfig", "Trainer", "load_data", "resume", "select_device", "train"]

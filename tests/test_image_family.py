@@ -98,8 +98,9 @@ def test_sr_metrics_are_the_conventional_ones():
 
 
 def test_images_folder_dataset(tmp_path):
-    from aezoo_images.folder import load_folder
     from PIL import Image
+
+    from aezoo_images.folder import load_folder
 
     for i in range(12):
         size = (80 + i, 70) if i != 5 else (30, 30)

@@ -8,6 +8,8 @@ nothing half-written behind.
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import hashlib
 import io
 import json
@@ -25,11 +27,12 @@ import torch
 
 from aezoo._version import __version__
 from aezoo.errors import AezooError
+from aezoo.fileio import make_public
 from aezoo.model import AutoEncoder, ExportPart
 from aezoo.onnx import validation
+from aezoo.onnx.runtime import MANIFEST_FILE
 from aezoo.runs import Run
 
-MANIFEST_FILE = "aezoo-export.json"
 FORMAT = "aezoo-export/1"
 #: The torch.onnx (dynamo) exporter writes opset 18 and up natively; below, it down-converts,
 #: which can fail or produce invalid graphs (LSTM ``Split`` nodes at 17), caught by validation.
@@ -85,7 +88,7 @@ def export(
     if not atol > 0:
         raise AezooError(f"--atol must be positive, got {atol}")
     model, run, source_file = _resolve_source(source)
-    model = model.cpu().eval()
+    model = copy.deepcopy(model).cpu().eval()  # the caller's model stays where and as it was
     name = run.name if run is not None else (model.architecture or "model")
     out = Path(out_dir) if out_dir is not None else Path("exports") / name
     _check_destination(out)
@@ -103,8 +106,11 @@ def export(
             path = staging / f"{part_name}.onnx"
             say(f"exporting {part_name} (opset {opset})")
             _export_part(model, part_name, part, path, opset)
-            reports = _validate(part_name, part, path, atol, real_inputs)
+            reports = validate_part(part, path, atol, real_inputs)
             cases += [_case_json(part_name, r) for r in reports]
+            for report in reports:
+                for tie in report.near_ties:
+                    say(f"{part_name} {report.case}: {tie.describe()}")
             failed = [r for r in reports if not r.passed]
             if failed:
                 raise ValidationFailed(
@@ -120,7 +126,11 @@ def export(
         for kind in variants:
             path = staging / f"decoder.{kind}.onnx"
             say(f"writing decoder.{kind}.onnx")
-            _make_variant(staging / "decoder.onnx", path, kind)
+            try:
+                _make_variant(staging / "decoder.onnx", path, kind)
+            except Exception as exc:
+                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise AezooError(f"could not make decoder.{kind}.onnx ({detail}); export without it") from exc
             result = _validate_variant(kind, parts["decoder"], staging / "decoder.onnx", path, real_inputs)
             entry = _entry(path, parts["decoder"])
             entry.update({"variant_of": "decoder", "precision": _PRECISION[kind], "validation": result})
@@ -162,8 +172,7 @@ def _check_destination(out: Path) -> None:
 
 
 def _real_inputs(model: AutoEncoder, run: Run, data_dir: Any) -> tuple[Any, str]:
-    from aezoo.data import to_device
-    from aezoo.trainer import load_data
+    from aezoo.data import first_examples, load_data, to_device
 
     dataset = run.config.get("dataset")
     try:
@@ -171,7 +180,7 @@ def _real_inputs(model: AutoEncoder, run: Run, data_dir: Any) -> tuple[Any, str]
     except AezooError as exc:
         return None, f"skipped: {exc}"
     split = data.test if len(data.test) else data.val
-    batch = split.batch(torch.arange(min(REAL_BATCH, len(split))))
+    batch = first_examples(split, REAL_BATCH)
     with torch.random.fork_rng(), torch.no_grad():
         torch.manual_seed(0)
         inputs, _ = model.prepare_batch(to_device(batch, model.device), train=False)
@@ -246,10 +255,12 @@ def _outputs(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[t
     return tuple(result) if isinstance(result, (tuple, list)) else (result,)
 
 
-def _validate(
-    part_name: str, part: ExportPart, path: Path, atol: float, real_inputs: Any, runtime: str = "onnxruntime",
+def validate_part(
+    part: ExportPart, path: Path, atol: float, real_inputs: Any = None, runtime: str = "onnxruntime",
     batches: tuple[int, ...] = VALIDATION_BATCHES,
 ) -> list[validation.CaseReport]:  # fmt: skip
+    """Run ``path`` in ``runtime`` and PyTorch on fresh random inputs at each batch size and on
+    ``real_inputs`` (model inputs, if given); one report per case."""
     run = validation.session(path, runtime)
     names = [s.name for s in part.outputs]
     cases: list[tuple[str, tuple[torch.Tensor, ...]]] = []
@@ -274,7 +285,8 @@ def _validate(
             )
             reports.append(validation.CaseReport(case, [check]))
             continue
-        reports.append(validation.compare(case, names, expected, actual, atol))
+        decisions = part.decisions(args, expected) if part.decisions is not None else None
+        reports.append(validation.compare(case, names, expected, actual, atol, decisions))
     return reports
 
 
@@ -416,6 +428,7 @@ def _manifest(
     import onnxscript
 
     latent = entries["decoder"]["inputs"][0]["shape"][1:]
+    vector = bool(latent) and all(isinstance(d, int) for d in latent)
     return {
         "format": FORMAT,
         "architecture": model.architecture,
@@ -434,7 +447,9 @@ def _manifest(
             "onnxruntime": onnxruntime.__version__,
         },
         "opset": opset,
-        "latent_size": int(np.prod([d for d in latent if isinstance(d, int)])) if latent else None,
+        "latent_shape": latent,
+        # a number only for fixed-size codes; a feature map that grows with the image has none
+        "latent_size": int(np.prod(latent)) if vector else None,
         "models": entries,
         "validation": {
             "runtime": f"onnxruntime {onnxruntime.__version__} (CPUExecutionProvider)",
@@ -452,13 +467,12 @@ def _case_json(part: str, report: validation.CaseReport) -> dict[str, Any]:
         "case": report.case,
         "passed": report.passed,
         "outputs": {o.name: {"max_abs_diff": o.max_abs_diff, "exact": o.exact} for o in report.outputs},
+        "near_ties": [dataclasses.asdict(t) for t in report.near_ties],
     }
 
 
 def _move_into_place(staging: Path, out: Path) -> None:
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(staging, 0o777 & ~mask)  # mkdtemp made it private
+    make_public(staging, directory=True)  # mkdtemp made it private
     old = None
     if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
@@ -482,8 +496,8 @@ def _toposort(graph: Any) -> None:
             available.update(node.output)
         pending = [n for n in pending if n not in ready]
     copies = [type(n)() for n in ordered]
-    for copy, node in zip(copies, ordered, strict=True):
-        copy.CopyFrom(node)
+    for duplicate, node in zip(copies, ordered, strict=True):
+        duplicate.CopyFrom(node)
     del graph.node[:]
     graph.node.extend(copies)
 

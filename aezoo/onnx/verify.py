@@ -33,7 +33,7 @@ def verify(
     """Checksums against the manifest, then parity with the weights in ``runtime``
     (``onnxruntime``, or ``reference``: ``onnx.reference.ReferenceEvaluator``)."""
     from aezoo import checkpoint
-    from aezoo.onnx.exporter import _validate, sha256
+    from aezoo.onnx.exporter import sha256, validate_part
 
     if runtime not in validation.RUNTIMES:
         raise AezooError(f"--runtime must be one of {', '.join(validation.RUNTIMES)}, got {runtime!r}")
@@ -73,7 +73,7 @@ def verify(
         entry = manifest["models"].get(key)
         if entry is None or not (root / entry["file"]).exists():
             continue
-        reports = _validate(key, part, root / entry["file"], tolerance, None, runtime, VERIFY_BATCHES)
+        reports = validate_part(part, root / entry["file"], tolerance, None, runtime, VERIFY_BATCHES)
         text = validation.describe(reports, key, tolerance)
         lines.append(text)
         if not all(r.passed for r in reports):

@@ -8,12 +8,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from aezoo_dense.hparams import DenseHParams
-from aezoo_dense.model import DenseDecoder, DenseEncoder, mlp
 
 from aezoo.image import ImageAutoEncoder
 from aezoo.model import GaussianPrior, OptimizerConfig, Optimizers, Update, make_optimizer
 from aezoo_aae.hparams import AAEHParams
+from aezoo_dense.hparams import DenseHParams
+from aezoo_dense.model import DenseDecoder, DenseEncoder, mlp
 
 
 class AdversarialAutoEncoder(GaussianPrior, ImageAutoEncoder):

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aezoo_conv.hparams import ConvHParams
-
 from aezoo import hparam
+from aezoo_conv.hparams import ConvHParams
 
 
 @dataclass(frozen=True)

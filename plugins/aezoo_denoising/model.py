@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from aezoo_conv.model import ConvAutoEncoder
 
 from aezoo.data import Batch
 from aezoo.image import image_rows, to_float
+from aezoo_conv.model import ConvAutoEncoder
 from aezoo_denoising.hparams import DenoisingHParams
 
 

@@ -60,10 +60,12 @@ def psnr(image: torch.Tensor, reference: torch.Tensor, border: int) -> torch.Ten
 def ssim(image: torch.Tensor, reference: torch.Tensor, border: int) -> torch.Tensor:
     """Mean SSIM (Wang et al. 2004: 11×11 Gaussian window, σ = 1.5) on 8-bit values, borders shaved."""
     a, b = _shave(image, border).double() * 255.0, _shave(reference, border).double() * 255.0
-    coords = torch.arange(11, dtype=torch.float64, device=a.device) - 5
+    size = min(11, a.shape[-2], a.shape[-1])
+    size -= 1 - size % 2  # odd, and no larger than the image (tiny images get a smaller window)
+    coords = torch.arange(size, dtype=torch.float64, device=a.device) - size // 2
     g = torch.exp(-(coords**2) / (2 * 1.5**2))
     window = (g[:, None] * g[None, :]) / g.sum() ** 2
-    window = window.expand(a.shape[1], 1, 11, 11)
+    window = window.expand(a.shape[1], 1, size, size)
 
     def blur(x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, window, groups=x.shape[1])

@@ -96,9 +96,12 @@ class SuperResolution(ImageAutoEncoder):
         return self.downscale(hr), hr
 
     def example_batch(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
-        """Smooth random pictures (low-frequency noise, upsampled) of 32×32 pixels."""
+        """Smooth random pictures (low-frequency noise, upsampled). Their size changes with the
+        batch size, so export validation and the conformance checks see several image sizes."""
+        side = 12 * self.hp.scale + 2 * self.hp.scale * batch_size
         coarse = torch.rand(batch_size, self.hp.channels, 6, 6, generator=generator, device=self.device)
-        smooth = F.interpolate(coarse, size=(32, 32), mode="bicubic", align_corners=False).clamp(0, 1)
+        smooth = F.interpolate(coarse, size=(side, side + self.hp.scale), mode="bicubic", align_corners=False)
+        smooth = smooth.clamp(0, 1)
         return {"image": smooth.mul(255).round().to(torch.uint8)}
 
     def check_images(self, images: torch.Tensor) -> None:  # any size
@@ -158,22 +161,27 @@ class SuperResolution(ImageAutoEncoder):
 
     def upscale_file(self, source: Path, target: str | os.PathLike[str]) -> Path:
         """Upscale an image file of any size into ``target`` (format from its extension)."""
-        from PIL import Image
+        from PIL import Image, UnidentifiedImageError
 
         from aezoo.fileio import atomic_path
         from aezoo.image import read_images
 
-        with Image.open(source) if source.exists() else _missing(source) as probe:
-            mode = "L" if probe.mode in ("L", "1", "I;16") else "RGB"
+        target = Path(target)
+        if target.suffix.lower() not in {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}:
+            raise AezooError(f"{target}: give an image file name such as out.png")
+        try:
+            with Image.open(source) as probe:
+                mode = "L" if probe.mode in ("L", "1", "I;16") else "RGB"
+        except FileNotFoundError:
+            raise AezooError(f"{source} does not exist") from None
+        except (UnidentifiedImageError, OSError) as exc:
+            raise AezooError(f"{source} is not an image PIL can read ({exc})") from None
         image = read_images([source], 1 if mode == "L" else 3)
         if mode == "L" and self.hp.channels == 3:
             image = image.repeat(1, 3, 1, 1)
         high = self.upscale(image)[0]
         array = high.permute(1, 2, 0).contiguous().numpy()
         picture = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
-        target = Path(target)
-        if target.suffix.lower() not in {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}:
-            raise AezooError(f"{target}: give an image file name such as out.png")
         with atomic_path(target) as tmp:
             picture.save(tmp, format=Image.registered_extensions()[target.suffix.lower()])
         return target
@@ -222,10 +230,6 @@ class SuperResolution(ImageAutoEncoder):
                 [color.bicubic_pil(inputs[:n], self.hp.scale), self(inputs[:n]), targets[:n]]
             )
         }
-
-
-def _missing(path: Path) -> Any:
-    raise AezooError(f"{path} does not exist")
 
 
 def build(hp: SuperResHParams) -> SuperResolution:

@@ -7,14 +7,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from aezoo_conv.hparams import ConvHParams
-from aezoo_conv.model import ConvDecoder, ConvEncoder
-from aezoo_dense.model import mlp
 from torch import nn
 
 from aezoo.data import Batch
 from aezoo.image import ImageAutoEncoder, image_rows, to_float
 from aezoo.model import ExportPart, GaussianPrior, LossOutput, TensorSpec
+from aezoo_conv.hparams import ConvHParams
+from aezoo_conv.model import ConvDecoder, ConvEncoder
+from aezoo_dense.model import mlp
 from aezoo_vae.hparams import VAEHParams
 
 
@@ -130,7 +130,6 @@ class VAE(GaussianPrior, ImageAutoEncoder):
         metrics["mse"] = mse.mean()
         # The lesson's metric: MSE per pixel × pixels + KL, on the posterior mean.
         metrics["mse_x784_plus_kl"] = (mse * pixels + kl_divergence(z_mean, z_log_var)).mean()
-        metrics["active_units"] = (z_mean.var(0) > 0.01).sum().float()
         return metrics
 
     @torch.no_grad()
@@ -172,7 +171,6 @@ class VAE(GaussianPrior, ImageAutoEncoder):
             ),
         ]
         parts["decoder"].inputs = [TensorSpec("z", "a latent vector; z ~ N(0, I) draws new images")]
-        parts["decoder"].from_model_inputs = lambda inputs: (self.encode(inputs),)
         return parts
 
     @torch.no_grad()

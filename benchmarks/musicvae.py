@@ -1,0 +1,194 @@
+"""musicvae on held-out Bach chorales: 2-bar reconstruction, 16-bar hierarchical against flat, and
+decoder latency in onnxruntime against PyTorch eager.
+
+    python benchmarks/musicvae.py [--only 2bar,16bar,latency] [--epochs-2bar 150] [--epochs-16bar 150]
+                                  [--threads 2] [--quick]
+
+- 2bar: the flat 2-bar model trained with `aezoo train musicvae --dataset bach-chorales` (default
+  hyperparameters, batch 64); test-set per-step reconstruction accuracy from z_mean, teacher-forced
+  and sampled (argmax tokens fed back). Anchor: MusicVAE's 2-bar melody model, 0.986 / 0.95 (Lakh
+  MIDI). Target: sampled ≥ 0.95.
+- 16bar: the same training for `--set bars=16` with the flat and the hierarchical decoder on
+  bach-chorales-16bar. Anchor: the paper's 16-bar melody models, hierarchical 0.81 / flat 0.62
+  sampled. Target: hierarchical ahead by ≥ 0.1.
+- latency: the trained decoders (or untrained ones with --only latency) exported with
+  `aezoo.export`, median time of one decode (z, temperature, noise → tokens, logits) in
+  onnxruntime and in PyTorch eager at batch 1 and 64, same thread count, alternated.
+
+Test windows come from chorales never seen in training, and windows also present in training
+chorales are removed from them (see aezoo_musicvae.datasets). Writes
+benchmarks/results/musicvae.json (musicvae-quick.json with --quick, a few-second smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import aezoo
+from aezoo.trainer import TrainConfig
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from common import write_result
+
+TINY = {"enc_rnn_size": (16,), "z_size": 8, "dec_rnn_size": (16,)}
+
+
+def median_ms(fn, runs: int) -> float:
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def train(
+    key: str, dataset: str, hparams: dict[str, Any], args: argparse.Namespace, epochs: int, out: Path
+) -> dict[str, Any]:
+    config = TrainConfig(
+        epochs=epochs,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        seed=args.seed,
+        max_steps=20 if args.quick else None,
+        limit_train=256 if args.quick else None,
+        limit_eval=64 if args.quick else None,
+    )
+    started = time.perf_counter()
+    run = aezoo.train("musicvae", dataset, hparams=hparams, config=config, out=out / key, progress=False)
+    minutes = (time.perf_counter() - started) / 60
+    test = run.metrics("test")[-1]
+    val = run.metrics("val")
+    row = {
+        "model": key,
+        "dataset": dataset,
+        "hparams": hparams,
+        "epochs": epochs,
+        "steps": val[-1]["step"],
+        "best_step": test["step"],
+        "params": sum(p.numel() for p in run.load_model().parameters()),
+        "test_windows": run.config["dataset_info"]["windows"]["test"],
+        "test_accuracy": test["accuracy"],
+        "test_sampled_accuracy": test["sampled_accuracy"],
+        "test_kl_bits": test["kl_bits"],
+        "train_minutes": minutes,
+    }
+    if args.keep:
+        row["run"] = str(run.path)
+    print(
+        f"{key}: test accuracy {row['test_accuracy']:.4f} teacher-forced, {row['test_sampled_accuracy']:.4f} "
+        f"sampled, KL {row['test_kl_bits']:.1f} bits | {row['steps']} steps, {minutes:.1f} min",
+        flush=True,
+    )
+    return row
+
+
+def latency(key: str, model: Any, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    import onnx
+    import onnxruntime as ort
+
+    model = model.cpu().eval()
+    started = time.perf_counter()
+    exported = aezoo.export(model, tmp / f"export-{key}")
+    row: dict[str, Any] = {"model": f"{key} decoder latency", "export_and_validate_s": time.perf_counter() - started}
+    part = model.export_parts()["decoder"]
+    entry = exported.manifest["models"]["decoder"]
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = args.threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(exported.path / entry["file"]), options, providers=["CPUExecutionProvider"])
+    row["decoder_nodes"] = len(onnx.load(str(exported.path / entry["file"])).graph.node)
+    for batch in (1, 64):
+        torch.manual_seed(batch)
+        with torch.no_grad():
+            inputs = part.example(batch)
+        feeds = {s.name: a.numpy() for s, a in zip(part.inputs, inputs, strict=True)}
+
+        def eager(inputs=inputs):
+            with torch.inference_mode():
+                part.module(*inputs)
+
+        def onnx(feeds=feeds):
+            session.run(None, feeds)
+
+        row[f"b{batch}_eager_ms"] = median_ms(eager, args.runs)
+        row[f"b{batch}_ort_ms"] = median_ms(onnx, args.runs)
+        row[f"b{batch}_ratio"] = row[f"b{batch}_ort_ms"] / row[f"b{batch}_eager_ms"]
+        print(
+            f"{key} decoder batch {batch}: eager {row[f'b{batch}_eager_ms']:.2f} ms, onnxruntime "
+            f"{row[f'b{batch}_ort_ms']:.2f} ms ({row[f'b{batch}_ratio']:.2f}x)",
+            flush=True,
+        )
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", default="2bar,16bar,latency")
+    parser.add_argument("--epochs-2bar", type=int, default=150)
+    parser.add_argument("--epochs-16bar", type=int, default=150)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", type=int, default=20, help="timed runs per latency measurement")
+    parser.add_argument("--quick", action="store_true", help="tiny models and 20 steps: a smoke run")
+    parser.add_argument("--keep", help="keep the run folders here (default: a temporary folder)")
+    args = parser.parse_args()
+    if args.quick:
+        args.runs = 2
+    torch.set_num_threads(args.threads)
+    only = set(args.only.split(","))
+    base = TINY if args.quick else {}
+    rows: list[dict[str, Any]] = []
+    trained: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        out = Path(args.keep) if args.keep else Path(tmp_dir)
+        if "2bar" in only:
+            row = train("flat-2bar", "bach-chorales", dict(base), args, args.epochs_2bar, out)
+            row.update(anchor="MusicVAE 2-bar melody: 0.986 teacher-forced, 0.95 sampled", target=">= 0.95 sampled")
+            row["target_met"] = row["test_sampled_accuracy"] >= 0.95
+            rows.append(row)
+            trained["flat-2bar"] = aezoo.load(out / "flat-2bar")
+        if "16bar" in only:
+            pair = {}
+            for decoder in ("flat", "hierarchical"):
+                hparams = {**base, "bars": 16, "decoder": decoder}
+                row = train(f"{decoder}-16bar", "bach-chorales-16bar", hparams, args, args.epochs_16bar, out)
+                rows.append(row)
+                pair[decoder] = row
+                trained[f"{decoder}-16bar"] = aezoo.load(out / f"{decoder}-16bar")
+            lead = pair["hierarchical"]["test_sampled_accuracy"] - pair["flat"]["test_sampled_accuracy"]
+            pair["hierarchical"].update(
+                anchor="paper: hierarchical 0.81 vs flat 0.62 sampled",
+                target="hierarchical ahead by >= 0.1",
+                lead_over_flat=lead,
+                target_met=lead >= 0.1,
+            )
+            print(f"16 bars: hierarchical ahead of flat by {lead:+.4f} sampled accuracy", flush=True)
+        if "latency" in only:
+            if not trained:  # latency does not depend on the weights' values
+                torch.manual_seed(0)
+                trained = {
+                    "flat-2bar": aezoo.create("musicvae", **base),
+                    "hierarchical-16bar": aezoo.create("musicvae", **base, bars=16, decoder="hierarchical"),
+                }
+            for key, model in trained.items():
+                rows.append(latency(key, model, args, Path(tmp_dir)))
+    command = "python benchmarks/musicvae.py " + " ".join(sys.argv[1:])
+    name = "musicvae-quick" if args.quick else "musicvae"
+    path = write_result(name, command.strip(), rows, key="model", threads=args.threads)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
