@@ -67,10 +67,15 @@ def main() -> None:
         )  # fmt: skip
         minutes = (time.perf_counter() - started) / 60
     model = run.load_model()
+    from aezoo.checkpoint import read_metadata
+
+    best_step = int(read_metadata(run.model_path).get("aezoo.step", -1))
+    trained_steps = max(r["step"] for r in run.metrics("train"))
     evaluation = load_data(f"images:{args.eval}").split("all")
     metrics = evaluate_split(model, evaluation)
     row = {
-        "model": "superres", "scale": args.scale, "steps": args.steps, "train_minutes": minutes,
+        "model": "superres", "scale": args.scale, "planned_steps": args.steps, "trained_steps": trained_steps,
+        "best_step": best_step, "train_minutes": minutes,
         "psnr_y": metrics["psnr_y"], "ssim_y": metrics["ssim_y"],
         "bicubic_pil_psnr_y": metrics["bicubic_psnr_y"], "bicubic_pil_ssim_y": metrics["bicubic_ssim_y"],
         "bicubic_torch_psnr_y": torch_bicubic_psnr(model, evaluation), "run": str(run.path),
