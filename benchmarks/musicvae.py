@@ -100,13 +100,18 @@ def latency(key: str, model: Any, args: argparse.Namespace, tmp: Path) -> dict[s
     model = model.cpu().eval()
     started = time.perf_counter()
     exported = aezoo.export(model, tmp / f"export-{key}")
-    row: dict[str, Any] = {"model": f"{key} decoder latency", "export_and_validate_s": time.perf_counter() - started}
+    row: dict[str, Any] = {
+        "model": f"{key} decoder latency",
+        "export_and_validate_s": time.perf_counter() - started,
+    }
     part = model.export_parts()["decoder"]
     entry = exported.manifest["models"]["decoder"]
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(exported.path / entry["file"]), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(exported.path / entry["file"]), options, providers=["CPUExecutionProvider"]
+    )
     row["decoder_nodes"] = len(onnx.load(str(exported.path / entry["file"])).graph.node)
     for batch in (1, 64):
         torch.manual_seed(batch)
@@ -155,7 +160,9 @@ def main() -> None:
         out = Path(args.keep) if args.keep else Path(tmp_dir)
         if "2bar" in only:
             row = train("flat-2bar", "bach-chorales", dict(base), args, args.epochs_2bar, out)
-            row.update(anchor="MusicVAE 2-bar melody: 0.986 teacher-forced, 0.95 sampled", target=">= 0.95 sampled")
+            row.update(
+                anchor="MusicVAE 2-bar melody: 0.986 teacher-forced, 0.95 sampled", target=">= 0.95 sampled"
+            )
             row["target_met"] = row["test_sampled_accuracy"] >= 0.95
             rows.append(row)
             trained["flat-2bar"] = aezoo.load(out / "flat-2bar")

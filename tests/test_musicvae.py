@@ -1,0 +1,476 @@
+"""musicvae: the melody representation, the datasets, MIDI files, training terms, export, the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import aezoo
+from aezoo.data import DataOptions
+from aezoo.errors import AezooError
+from aezoo_musicvae import datasets
+from aezoo_musicvae import model as mv
+from aezoo_musicvae import representation as rep
+from aezoo_musicvae.midi import SECONDS_PER_STEP, read_notes, write_melody
+from aezoo_musicvae.representation import Note
+from tests.test_cli import aezoo as cli
+
+SMALL = {"enc_rnn_size": (16,), "z_size": 8, "dec_rnn_size": (16,)}
+#: One thread: the step-by-step decoder runs thousands of tiny ops, which OpenMP's thread handoffs
+#: slow down many times over on a busy 2-core machine.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def c(pitch: int) -> int:
+    return rep.pitch_to_class(pitch)
+
+
+def midi_file(path, notes, *, drums=(), time_signature=(4, 4), qpm=100.0):
+    """A MIDI file with one piano track of ``(pitch, start_step, end_step)`` and optional drums."""
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=qpm)
+    pm.time_signature_changes.append(pretty_midi.TimeSignature(*time_signature, 0.0))
+    step = 60.0 / qpm / 4
+    for program, is_drum, items in ((0, False, notes), (0, True, drums)):
+        if items:
+            inst = pretty_midi.Instrument(program=program, is_drum=is_drum)
+            inst.notes += [pretty_midi.Note(90, p, s * step, e * step) for p, s, e in items]
+            pm.instruments.append(inst)
+    pm.write(str(path))
+    return path
+
+
+def scale_melody(offset: int = 0, bars: int = 3) -> list[tuple[int, int, int]]:
+    """Quarter notes walking up and down from C4 (+offset), ``bars`` bars long."""
+    pitches = [60, 62, 64, 65, 67, 65, 64, 62] * bars
+    return [(p + offset, 4 * i, 4 * i + 3) for i, p in enumerate(pitches[: 4 * bars])]
+
+
+# -- representation --------------------------------------------------------------------------------
+
+
+def test_classes_cover_the_piano_and_decode_to_notes():
+    assert (rep.pitch_to_class(21), rep.pitch_to_class(108), rep.NUM_CLASSES) == (2, 89, 90)
+    assert rep.class_to_pitch(2 + 39) == 60
+    events = [0, 0, c(60), 0, 0, 1, c(62), c(64), 0, 1, 1, 0]
+    notes = rep.events_to_notes(events)
+    assert notes == [Note(2, 5, 60), Note(6, 7, 62), Note(7, 9, 64)]  # leading holds are silence
+    assert rep.notes_to_events(notes, 12).tolist() == [0, 0, c(60), 0, 0, 1, c(62), c(64), 0, 1, 0, 0]
+    assert rep.events_to_notes([c(70), 0, 0]) == [Note(0, 3, 70)]  # sounds to the end
+
+
+def test_monophonic_extraction_highest_wins():
+    chord = [Note(0, 4, 60), Note(0, 4, 67), Note(0, 4, 64)]
+    assert rep.monophonic(chord) == [Note(0, 4, 67)]
+    lower_under_higher = [Note(0, 8, 72), Note(2, 6, 60)]
+    assert rep.monophonic(lower_under_higher) == [Note(0, 8, 72)]
+    higher_cuts_lower = [Note(0, 8, 60), Note(4, 6, 72)]
+    assert rep.monophonic(higher_cuts_lower) == [Note(0, 4, 60), Note(4, 6, 72)]
+    assert rep.monophonic([Note(3, 3, 60)]) == [Note(3, 4, 60)]  # at least one step
+
+
+def test_a_bar_of_silence_ends_a_melody():
+    notes = [Note(0, 4, 60), Note(19, 20, 62), Note(36, 40, 64)]  # gaps of 15 and 16 steps
+    assert rep.split_at_silence(notes) == [[Note(0, 4, 60), Note(19, 20, 62)], [Note(36, 40, 64)]]
+
+
+def test_windows_slide_by_one_bar_from_the_melodys_first_bar():
+    notes = [Note(16 + 4 * i, 16 + 4 * i + 2, 60 + i) for i in range(12)]  # bars 1-3
+    rows = rep.windows(notes, 2)
+    assert rows.shape == (2, 32) and rows.dtype == np.int64
+    assert rows[0, :3].tolist() == [c(60), 0, 1] and rows[1, 0] == c(64)
+    assert rows[0, 16:].tolist() == rows[1, :16].tolist()
+    assert rep.windows(notes, 4).shape == (0, 64)
+
+
+def test_out_of_range_pitches_are_transposed_by_octaves_or_dropped_and_counted():
+    notes = [Note(0, 4, 15), Note(4, 8, 60), Note(16, 20, 120), Note(20, 24, 62)]
+    stats = rep.WindowStats()
+    rows = rep.windows(notes, 1, stats=stats)
+    assert rep.events_to_notes(rows[0])[0].pitch == 27 and rep.events_to_notes(rows[1])[0].pitch == 108
+    assert (stats.windows, stats.kept, stats.notes_transposed, stats.windows_transposed) == (2, 2, 2, 2)
+    dropped = rep.WindowStats()
+    assert rep.windows(notes, 1, out_of_range="drop", stats=dropped).shape == (0, 16)
+    assert dropped.to_dict()["dropped"] == {"pitch outside 21-108": 2}
+
+
+def test_duplicate_windows_are_removed_in_order_and_across_sets():
+    rows = np.array([[1, 2], [3, 4], [1, 2], [5, 6]])
+    seen: set[bytes] = set()
+    assert rep.unique_rows(rows, seen).tolist() == [[1, 2], [3, 4], [5, 6]]
+    assert rep.unique_rows(np.array([[3, 4], [7, 8]]), seen).tolist() == [[7, 8]]
+
+
+def test_transposition_augmentation_stays_in_range_and_moves_only_notes():
+    tokens = torch.tensor([[c(60), 0, 1, c(64)], [c(21), 0, 0, 0], [0, 1, 0, 0]]).repeat(50, 1)
+    torch.manual_seed(0)
+    moved = mv.transpose(tokens, 5)
+    shift = moved[:, 0] - tokens[:, 0]
+    assert set(shift[0::3].tolist()) == set(range(-5, 6))  # all 11 shifts occur
+    assert torch.equal(moved[0::3, 3] - tokens[0::3, 3], shift[0::3])
+    assert (moved[1::3, 0] >= c(21)).all() and torch.equal(moved[:, 1:3], tokens[:, 1:3])
+    assert torch.equal(moved[2::3], tokens[2::3])
+    torch.manual_seed(0)
+    assert torch.equal(mv.transpose(tokens, 5), moved)  # the global generator, seeded by the trainer
+
+
+# -- datasets ---------------------------------------------------------------------------------------
+
+
+def test_split_is_by_piece_and_held_out_windows_are_unseen():
+    pieces = [np.full((3, 32), i % 5, dtype=np.int64) + np.arange(3)[:, None] * 10 for i in range(20)]
+    splits, info = datasets.split_pieces(pieces, [f"p{i}" for i in range(20)], 2, seed=0)
+    assert info["pieces"] == {"train": 16, "val": 2, "test": 2}
+    rows = {name: {tuple(r) for r in s.tensors["tokens"].tolist()} for name, s in splits.items()}
+    assert not rows["train"] & rows["test"] and not rows["train"] & rows["val"]
+    assert sum(info["windows"].values()) == 15 and sum(info["duplicates_removed"].values()) == 45
+
+
+def test_bach_chorales_parse_once_and_are_cached(tmp_path, monkeypatch):
+    pytest.importorskip("music21")
+    some = datasets.chorale_paths()[:12]
+    monkeypatch.setattr(datasets, "chorale_paths", lambda: some)
+    data = datasets.load_bach_chorales(DataOptions(root=tmp_path))
+    cache = list((tmp_path / "bach-chorales").glob("*.npz"))
+    assert len(cache) == 1
+    with np.load(cache[0], allow_pickle=False) as stored:  # integers and strings, no pickle
+        assert stored["notes"].dtype == np.int32
+    tokens = data.train.batch(torch.arange(len(data.train)))["tokens"]
+    assert tokens.shape[1] == 32 and int(tokens.min()) >= 0 and int(tokens.max()) < 90
+    assert (
+        data.info["bars"] == 2
+        and sum(data.info["pieces"].values()) + sum(data.info["skipped_pieces"].values()) == 12
+    )
+
+    def no_parsing(path):
+        raise AssertionError("parsed again despite the cache")
+
+    monkeypatch.setattr(datasets, "soprano_notes", no_parsing)
+    again = datasets.load_bach_chorales(DataOptions(root=tmp_path))
+    assert torch.equal(again.train.batch(torch.arange(len(again.train)))["tokens"], tokens)
+    assert datasets.load_bach_chorales_16bar(DataOptions(root=tmp_path)).info["steps"] == 256
+
+
+def test_chorale_pickups_end_bar_zero_so_bar_lines_align():
+    pytest.importorskip("music21")
+    path = next(p for p in datasets.chorale_paths() if p.name == "bwv101.7.mxl")
+    notes = datasets.soprano_notes(path)
+    assert notes[0].start == 12  # a one-beat pickup: the last beat of bar 0
+    assert any(n.start == 16 for n in notes)  # the downbeat of bar 1
+
+
+@pytest.fixture(scope="module")
+def midi_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("midi")
+    for i in range(4):
+        midi_file(root / f"song{i}.mid", scale_melody(i, bars=4), drums=[(36, 0, 1), (38, 4, 5)])
+    midi_file(root / "waltz.mid", scale_melody(), time_signature=(3, 4))
+    midi_file(root / "drums.mid", [], drums=[(36, 0, 1)])
+    (root / "broken.mid").write_bytes(b"not a midi file")
+    (root / "notes.txt").write_text("ignored")
+    return root
+
+
+def test_midi_folder_keeps_melodies_and_says_why_the_rest_was_dropped(midi_folder, capsys):
+    data = datasets.load_midi_folder(DataOptions(root=midi_folder), str(midi_folder))
+    info = data.info
+    assert info["files"] == 7 and info["files_kept"] == 4
+    assert info["files_dropped"] == {"not in 4/4": 1, "only drums": 1, "not a readable MIDI file": 1}
+    assert info["pieces"] == {"train": 2, "val": 1, "test": 1}
+    summary = capsys.readouterr().err
+    assert "7 MIDI files, 4 kept" in summary and "1 not in 4/4" in summary and "duplicates" in summary
+
+
+def test_midi_folder_mistakes_are_one_clear_error(midi_folder, tmp_path):
+    with pytest.raises(AezooError, match="no such folder"):
+        datasets.load_midi_folder(DataOptions(root=tmp_path), str(tmp_path / "nope"))
+    with pytest.raises(AezooError, match="holds no MIDI files"):
+        datasets.load_midi_folder(DataOptions(root=tmp_path), str(tmp_path))
+    midi_file(tmp_path / "one.mid", scale_melody())
+    with pytest.raises(AezooError, match="at least 3 are needed"):
+        datasets.load_midi_folder(DataOptions(root=tmp_path), str(tmp_path))
+
+
+# -- MIDI files -------------------------------------------------------------------------------------
+
+
+def test_written_midi_parses_back_to_exactly_the_decoded_notes(tmp_path):
+    import mido
+    import pretty_midi
+
+    torch.manual_seed(0)
+    model = aezoo.create("musicvae", **SMALL)
+    melodies = model.sample(6, temperature=1.5, generator=torch.Generator().manual_seed(1))
+    melodies[0] = torch.tensor([0, 0, c(60), 0, 1, c(108), c(21)] + [0] * 25)  # edges of the range
+    for i, tokens in enumerate(melodies):
+        want = rep.events_to_notes(tokens.tolist())
+        path = write_melody(tokens.tolist(), tmp_path / f"m{i}.mid")
+        pm = pretty_midi.PrettyMIDI(str(path))
+        assert [ts.numerator for ts in pm.time_signature_changes] == [4]
+        got = [(n.pitch, n.start, n.end) for n in pm.instruments[0].notes]
+        assert got == [(n.pitch, n.start * SECONDS_PER_STEP, n.end * SECONDS_PER_STEP) for n in want]
+        ticks = [m.time for m in mido.MidiFile(str(path)).tracks[-1] if m.type == "note_on"]
+        assert all(t % 120 == 0 for t in ticks)  # every event on a sixteenth-note tick
+        assert read_notes(path) == [want]
+
+
+# -- training terms ---------------------------------------------------------------------------------
+
+
+def test_sampling_schedules_and_beta_annealing():
+    assert mv.sampling_probability("inverse_sigmoid", 1000, 0) == pytest.approx(1 / 1001)
+    assert mv.sampling_probability("inverse_sigmoid", 1000, round(1000 * math.log(1000))) == pytest.approx(
+        0.5, abs=1e-3
+    )
+    assert mv.sampling_probability("inverse_sigmoid", 1000, 10**7) == 1.0
+    assert mv.sampling_probability("exponential", 0.99, 100) == pytest.approx(1 - 0.99**100)
+    assert mv.sampling_probability("constant", 0.3, 5) == 0.3
+    assert mv.sampling_probability("inverse_sigmoid", 1000, None) == 0.0  # evaluation: teacher forcing
+    assert mv.kl_weight(0.2, 0.99999, 0) == 0.0
+    assert mv.kl_weight(0.2, 0.99999, 100_000) == pytest.approx(0.2 * (1 - 0.99999**100_000))
+    assert mv.kl_weight(0.2, 0.99999, None) == 0.2
+
+
+@pytest.mark.parametrize("free_bits", [0.0, 3.0, 1e6])
+def test_free_bits_make_kl_below_them_free(free_bits):
+    torch.manual_seed(0)
+    model = aezoo.create(
+        "musicvae", **SMALL, free_bits=free_bits, max_beta=1.0, beta_rate=0.0, sampling_schedule="constant",
+        sampling_rate=0.0,
+    )  # fmt: skip
+    tokens = model.example_batch(8, torch.Generator().manual_seed(0))["tokens"]
+    with torch.no_grad():
+        torch.manual_seed(1)
+        out = model.loss(tokens, tokens, 10)
+        torch.manual_seed(1)
+        z_mean, z_sigma = model.encoder(tokens)
+    kl = mv.kl_divergence(z_mean, z_sigma)
+    expected = out.logs["reconstruction"] + (kl - free_bits * math.log(2)).clamp_min(0).mean()
+    assert float(out.loss) == pytest.approx(float(expected), rel=1e-5)
+    if free_bits == 1e6:
+        assert float(out.loss) == pytest.approx(float(out.logs["reconstruction"]))
+
+
+def test_kl_matches_torch_distributions_with_sigma_as_scale():
+    mean, sigma = torch.randn(4, 6), torch.rand(4, 6) + 0.1
+    q = torch.distributions.Normal(mean, sigma)
+    p = torch.distributions.Normal(torch.zeros(6), torch.ones(6))
+    torch.testing.assert_close(mv.kl_divergence(mean, sigma), torch.distributions.kl_divergence(q, p).sum(1))
+
+
+@pytest.mark.parametrize("decoder", ["flat", "hierarchical"])
+def test_decoder_shapes_and_teacher_forcing_equals_feeding_the_truth(decoder):
+    torch.manual_seed(0)
+    model = aezoo.create("musicvae", **SMALL, decoder=decoder, bars=3).eval()
+    tokens = model.example_batch(5, torch.Generator().manual_seed(0))["tokens"]
+    z = model.encode(tokens)
+    assert z.shape == (5, 8)
+    with torch.no_grad():
+        decoded, logits = model.decoder(z)
+        forced = model.decoder.teacher_forced(z, tokens)
+        fed = model.decoder.loop(z, lambda step, _: tokens[:, step])[1]
+    assert decoded.shape == (5, 48) and decoded.dtype == torch.int64 and logits.shape == (5, 48, 90)
+    torch.testing.assert_close(forced, fed, atol=1e-5, rtol=0)
+    torch.testing.assert_close(decoded, logits.argmax(-1))
+
+
+def test_hierarchical_bottom_state_resets_every_bar():
+    torch.manual_seed(0)
+    hier = aezoo.create("musicvae", **SMALL, decoder="hierarchical").eval()
+    flat = aezoo.create("musicvae", **SMALL).eval()
+    a = hier.example_batch(2, torch.Generator().manual_seed(0))["tokens"]
+    b = a.clone()
+    b[:, :15] = (b[:, :15] + 7) % 90  # change bar 0 except its last token
+    z = torch.randn(2, 8)
+    with torch.no_grad():
+        for model, same in ((hier, True), (flat, False)):
+            la, lb = model.decoder.teacher_forced(z, a), model.decoder.teacher_forced(z, b)
+            assert torch.equal(la[:, 16:], lb[:, 16:]) is same
+
+
+def test_optimizer_decays_the_learning_rate_and_clips_the_gradient():
+    torch.manual_seed(0)
+    model = aezoo.create("musicvae", **SMALL, decay_rate=0.9, min_learning_rate=1e-4, grad_clip=0.5)
+    optimizer, schedule = model.configure_optimizers(aezoo.model.OptimizerConfig(lr=1e-2))["model"]
+    tokens = model.example_batch(4)["tokens"]
+    model.loss(tokens, tokens, 0).loss.backward()
+    optimizer.step()
+    norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()]))
+    assert float(norm) == pytest.approx(0.5, rel=1e-4)
+    for _ in range(3):
+        schedule.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx((1e-2 - 1e-4) * 0.9**3 + 1e-4)
+
+
+def test_preset_sets_musicvae_sizes_and_explicit_values_win():
+    hp = aezoo.architecture("musicvae").make_hparams(preset="cat-mel_2bar_small", z_size=128).resolved()
+    assert (hp.enc_rnn_size, hp.dec_rnn_size, hp.z_size, hp.sampling_rate) == (
+        (512,),
+        (256, 256),
+        128,
+        1000.0,
+    )
+
+
+def test_wrong_window_length_is_a_clear_error():
+    model = aezoo.create("musicvae", **SMALL)
+    with pytest.raises(AezooError, match=r"reads 2-bar windows \(32 steps\), got 256-step.*bars=16"):
+        model.prepare_batch({"tokens": torch.zeros(2, 256, dtype=torch.long)}, train=False)
+    with pytest.raises(AezooError, match="integers in 0…89"):
+        model.prepare_batch({"tokens": torch.full((2, 32), 90)}, train=False)
+
+
+# -- export -----------------------------------------------------------------------------------------
+
+
+def test_export_on_real_melodies_tokens_identical_logits_within_1e4(midi_folder, tmp_path):
+    torch.manual_seed(0)  # one bar keeps the unrolled decoder (and the test) short
+    model = aezoo.create("musicvae", **SMALL, bars=1).eval()
+    notes = [read_notes(path)[0] for path in sorted(midi_folder.glob("song*.mid"))]
+    tokens = torch.from_numpy(np.concatenate([rep.windows(n, 1) for n in notes]))
+    exported = aezoo.export(model, tmp_path / "export", real_inputs=tokens)
+    assert len(tokens) == 16 and tokens[:, 0].ge(2).all()
+    manifest = exported.manifest
+    assert manifest["validation"]["passed"] and all(
+        not c["near_ties"] for c in manifest["validation"]["cases"]
+    )
+    decoder = manifest["models"]["decoder"]
+    assert [i["name"] for i in decoder["inputs"]] == ["z", "temperature", "noise"]
+    assert [i["shape"] for i in decoder["inputs"]] == [["batch", 8], ["batch"], ["batch", 16, 90]]
+    assert decoder["outputs"][0]["dtype"] == "int64" and "softplus" in json.dumps(
+        manifest["models"]["encoder"]
+    )
+    z = exported.encoder(tokens.numpy())["z_mean"]
+    n = len(z)
+    for temperature, noise in (
+        (0.0, np.zeros((n, 16, 90), np.float32)),
+        (0.7, mv.gumbel((n, 16, 90)).numpy()),
+    ):
+        got = exported.decoder(z, np.full(n, temperature, np.float32), noise)
+        with torch.no_grad():
+            want_tokens, want_logits = model.decoder(
+                torch.from_numpy(z), torch.full((n,), temperature), torch.from_numpy(noise)
+            )
+        np.testing.assert_array_equal(got["tokens"], want_tokens.numpy())
+        np.testing.assert_allclose(got["logits"], want_logits.numpy(), atol=1e-4, rtol=0)
+
+
+def test_parity_check_reports_a_near_tie_flip_and_fails_a_real_mismatch():
+    from aezoo.onnx.validation import compare
+
+    scores = torch.zeros(2, 4, 3)
+    scores[:, :, 0] = 1.0
+    scores[1, 2, 2] = 1.0 - 1e-6  # a near-tie at example 1, step 2
+    tokens = scores.argmax(-1)
+    logits = scores.clone()
+    onnx_tokens = tokens.numpy().copy()
+    onnx_tokens[1, 2:] = [2, 1]  # flipped, then diverged
+    onnx_logits = logits.numpy().copy()
+    onnx_logits[1, 3] = 5.0  # after the flip: not compared
+    report = compare(
+        "case", ["tokens", "logits"], [tokens, logits], [onnx_tokens, onnx_logits], 1e-5, {"tokens": scores}
+    )
+    assert report.passed and [
+        (t.example, t.position, t.torch_choice, t.onnx_choice) for t in report.near_ties
+    ] == [(1, [2], 0, 2)]
+    assert "near-tie at example 1, position [2]" in report.outputs[0].note
+    onnx_tokens[1, 2] = 1  # scores 1 apart: a real mismatch
+    report = compare(
+        "case", ["tokens", "logits"], [tokens, logits], [onnx_tokens, onnx_logits], 1e-5, {"tokens": scores}
+    )
+    assert not report.passed and not report.near_ties and "first differs at [1, 2]" in report.outputs[0].note
+
+
+# -- the command line -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def run(midi_folder, tmp_path_factory):
+    from aezoo.trainer import TrainConfig
+
+    config = TrainConfig(max_steps=2, batch_size=8, device="cpu", log_every=1)
+    out = tmp_path_factory.mktemp("runs") / "musicvae"
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run = aezoo.train(
+            "musicvae", f"midi:{midi_folder}", hparams=SMALL, config=config, out=out, progress=False
+        )
+    finally:
+        torch.set_num_threads(before)
+    return run.path
+
+
+def _notes(path):
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(str(path))
+    return [
+        Note(round(n.start / SECONDS_PER_STEP), round(n.end / SECONDS_PER_STEP), n.pitch)
+        for n in pm.instruments[0].notes
+    ]
+
+
+def test_cli_sample_writes_midi_files_and_a_piano_roll(run, tmp_path):
+    result = cli(
+        "sample", str(run), "-n", "3", "--temperature", "0.5", "--out", str(tmp_path / "s"), env=ONE_THREAD
+    )
+    assert result.returncode == 0, result.stderr
+    files = result.stdout.split()
+    assert [f.rsplit("/", 1)[1] for f in files] == ["s-1.mid", "s-2.mid", "s-3.mid", "s-pianoroll.png"]
+    want = aezoo.load(run).sample(3, temperature=0.5, generator=torch.Generator().manual_seed(0))
+    for path, tokens in zip(files, want, strict=False):
+        assert _notes(path) == rep.events_to_notes(tokens.tolist())
+    into = tmp_path / "folder"
+    into.mkdir()
+    written = aezoo.load(run).save_outputs(want[:1], into)
+    assert written == [into / "melody-1.mid", into / "melody-pianoroll.png"]
+
+
+def test_cli_reconstruct_and_interpolate_your_midi_files(run, midi_folder, tmp_path):
+    song = midi_folder / "song0.mid"
+    result = cli("reconstruct", str(run), str(song), "-o", str(tmp_path / "mine.png"), env=ONE_THREAD)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0].endswith("mine.png") and (tmp_path / "mine-1.mid").exists()
+    result = cli(
+        "interpolate",
+        str(run),
+        str(song),
+        str(midi_folder / "song3.mid"),
+        "--steps",
+        "4",
+        "-o",
+        str(tmp_path / "path"),
+        env=ONE_THREAD,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len([f for f in result.stdout.split() if f.endswith(".mid")]) == 4
+    result = cli("reconstruct", str(run), str(tmp_path / "missing.mid"), env=ONE_THREAD)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
+    assert "missing.mid does not exist" in result.stderr
+
+
+def test_your_midi_files_without_a_melody_are_one_clear_error(midi_folder, tmp_path):
+    model = aezoo.create("musicvae", **SMALL)
+    with pytest.raises(AezooError, match="is unusable: only drums"):
+        model.read_examples([str(midi_folder / "drums.mid")])
+    with pytest.raises(AezooError, match="is unusable: not in 4/4"):
+        model.read_examples([str(midi_folder / "waltz.mid")])
+    midi_file(tmp_path / "short.mid", [(60, 0, 4), (62, 40, 44)])  # notes a bar of silence apart
+    with pytest.raises(AezooError, match="holds no 2-bar melody"):
+        model.read_examples([str(tmp_path / "short.mid")])
+    batch = model.read_examples([str(midi_folder / "song1.mid")])
+    assert rep.events_to_notes(batch["tokens"][0].tolist())[0] == Note(0, 3, 61)
