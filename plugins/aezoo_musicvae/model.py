@@ -311,7 +311,7 @@ class MusicVAE(GaussianPrior, AutoEncoder):
         if probability > 0:
 
             def choose(position: int, logits: torch.Tensor) -> torch.Tensor:
-                sampled = torch.multinomial(torch.softmax(logits.detach(), -1), 1).squeeze(1)
+                sampled = (logits.detach() + gumbel(logits.shape, device=logits.device)).argmax(-1)
                 use = torch.rand(sampled.shape, device=sampled.device) < probability
                 return torch.where(use, sampled, targets[:, position])
 
