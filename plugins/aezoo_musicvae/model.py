@@ -267,10 +267,15 @@ class MusicVAE(GaussianPrior, AutoEncoder):
         if tokens.ndim != 2 or tokens.shape[1] != self.steps:
             got = f"{tokens.shape[1]}-step" if tokens.ndim == 2 else f"shape {list(tokens.shape)}"
             bars = tokens.shape[1] // STEPS_PER_BAR if tokens.ndim == 2 else "?"
+            datasets = {2: "bach-chorales or midi:PATH", 16: "bach-chorales-16bar or midi-16bar:PATH"}
+            hint = (
+                f"train on {datasets[self.hp.bars]}"
+                if self.hp.bars in datasets
+                else "use a dataset of such windows"
+            )
             raise AezooError(
                 f"this musicvae reads {self.hp.bars}-bar windows ({self.steps} steps), got {got} windows; "
-                f"use a dataset of {self.hp.bars}-bar windows (bach-chorales, midi:PATH; -16bar for 16 bars) "
-                f"or build the model with --set bars={bars}"
+                f"{hint}, or build the model with --set bars={bars}"
             )
         integers = tokens.dtype in (torch.int64, torch.int32)
         if not integers or (tokens.numel() and not 0 <= int(tokens.min()) <= int(tokens.max()) < NUM_CLASSES):
