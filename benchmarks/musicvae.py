@@ -17,6 +17,11 @@ decoder latency in onnxruntime against PyTorch eager.
   the weights) exported with `aezoo.export`, median time of one decode (z, temperature, noise →
   tokens, logits) in onnxruntime and in PyTorch eager at batch 1 and 64, same thread count.
 
+Time on the 2-core Xeon, one thread (measured step times: 2-bar 0.16-0.25 s per step of 64, 16-bar
+1.4 s flat / 1.6 s hierarchical per step of 32): 2bar about 25 min (7,000 steps), 16bar about
+100 min (2 × 2,000 steps), latency about 8 min (a 16-bar decoder takes about 2 min to export). The
+parts can run separately (--only); their rows are merged into one results file.
+
 Test windows come from chorales never seen in training, and windows also present in training
 chorales are removed from them (see aezoo_musicvae.datasets). Writes
 benchmarks/results/musicvae.json (musicvae-quick.json with --quick, a smoke run of a minute or two).
