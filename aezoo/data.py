@@ -19,6 +19,7 @@ import torch
 from aezoo.errors import AezooError
 
 DATA_ENV = "AEZOO_DATA"
+CACHE_ENV = "AEZOO_CACHE"
 OFFLINE_ENV = "AEZOO_OFFLINE"
 
 Batch = dict[str, torch.Tensor]
@@ -36,6 +37,16 @@ def data_root(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(platformdirs.user_cache_dir("aezoo")) / "data"
 
 
+def cache_root() -> Path:
+    """Where loaders keep what they derive from the data (parsed scores...): ``$AEZOO_CACHE``,
+    else a per-user cache directory. Never the data root, which may be shared and read-only."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("aezoo")) / "derived"
+
+
 def downloads_allowed() -> bool:
     """False when ``$AEZOO_OFFLINE`` is set: loaders use only what is on disk."""
     return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("1", "true", "yes", "on")
@@ -51,6 +62,11 @@ class DataOptions:
     split_seed: int = 0
     #: Number of validation examples, or None for the dataset's default.
     val_size: int | None = None
+    #: Where to cache what is derived from the data (default: :func:`cache_root`).
+    cache: Path | None = None
+
+    def cache_dir(self) -> Path:
+        return self.cache if self.cache is not None else cache_root()
 
 
 @runtime_checkable

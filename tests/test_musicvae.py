@@ -143,7 +143,7 @@ def test_bach_chorales_parse_once_and_are_cached(tmp_path, monkeypatch):
     pytest.importorskip("music21")
     some = datasets.chorale_paths()[:12]
     monkeypatch.setattr(datasets, "chorale_paths", lambda: some)
-    data = datasets.load_bach_chorales(DataOptions(root=tmp_path))
+    data = datasets.load_bach_chorales(DataOptions(root=tmp_path / "data", cache=tmp_path))
     cache = list((tmp_path / "bach-chorales").glob("*.npz"))
     assert len(cache) == 1
     with np.load(cache[0], allow_pickle=False) as stored:  # integers and strings, no pickle
@@ -159,9 +159,12 @@ def test_bach_chorales_parse_once_and_are_cached(tmp_path, monkeypatch):
         raise AssertionError("parsed again despite the cache")
 
     monkeypatch.setattr(datasets, "soprano_notes", no_parsing)
-    again = datasets.load_bach_chorales(DataOptions(root=tmp_path))
+    again = datasets.load_bach_chorales(DataOptions(root=tmp_path / "data", cache=tmp_path))
     assert torch.equal(again.train.batch(torch.arange(len(again.train)))["tokens"], tokens)
-    assert datasets.load_bach_chorales_16bar(DataOptions(root=tmp_path)).info["steps"] == 256
+    assert (
+        datasets.load_bach_chorales_16bar(DataOptions(root=tmp_path / "data", cache=tmp_path)).info["steps"]
+        == 256
+    )
 
 
 def test_chorale_pickups_end_bar_zero_so_bar_lines_align():

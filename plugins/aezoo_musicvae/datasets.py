@@ -145,8 +145,8 @@ def chorale_melodies(
     root: Path, paths: Sequence[Path] | None = None, parse: Callable[[Path], list[Note]] = soprano_notes
 ) -> tuple[list[str], list[list[Note]], dict[str, int]]:
     """``(names, soprano notes, skipped reasons)`` of the chorales, parsed once and cached under
-    ``root/bach-chorales/`` as an ``.npz`` of integer arrays (keyed by music21's version and the
-    file list)."""
+    ``root/bach-chorales/`` (``root``: the per-user cache, see :func:`aezoo.data.cache_root`) as an
+    ``.npz`` of integer arrays keyed by music21's version and the file list."""
     try:
         import music21  # noqa: F401
     except ImportError:
@@ -193,7 +193,7 @@ def chorale_melodies(
 
 
 def load_bach_chorales(options: DataOptions, argument: str | None = None, bars: int = 2) -> DataSplits:
-    names, melodies, skipped = chorale_melodies(options.root)
+    names, melodies, skipped = chorale_melodies(options.cache_dir())
     stats = WindowStats()
     pieces, kept_names = [], []
     for name, notes in zip(names, melodies, strict=True):
