@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -37,6 +38,18 @@ def git_revision() -> str:
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def median_ms(fn, runs: int, warmup: int = 5) -> float:
+    """Median wall time of ``fn()`` in milliseconds over ``runs`` calls, after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
 
 
 def write_result(name: str, command: str, rows: list[dict], key: str | None = None, **extra) -> Path:

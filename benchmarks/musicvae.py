@@ -30,7 +30,6 @@ benchmarks/results/musicvae.json (musicvae-quick.json with --quick, a smoke run 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -43,7 +42,7 @@ import aezoo
 from aezoo.trainer import TrainConfig
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from common import write_result
+from common import median_ms, write_result
 
 TINY = {"enc_rnn_size": (16,), "z_size": 8, "dec_rnn_size": (16,)}
 #: MusicVAE's 16-bar training (no scheduled sampling, free bits, β from the start), smaller sizes.
@@ -57,17 +56,6 @@ SIXTEEN = {
     "free_bits": 32.0,
     "beta_rate": 0.0,
 }
-
-
-def median_ms(fn, runs: int) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
 
 
 def train(
@@ -153,8 +141,8 @@ def latency(key: str, model: Any, args: argparse.Namespace, tmp: Path) -> dict[s
         def onnx(feeds=feeds):
             session.run(None, feeds)
 
-        row[f"b{batch}_eager_ms"] = median_ms(eager, args.runs)
-        row[f"b{batch}_ort_ms"] = median_ms(onnx, args.runs)
+        row[f"b{batch}_eager_ms"] = median_ms(eager, args.runs, warmup=3)
+        row[f"b{batch}_ort_ms"] = median_ms(onnx, args.runs, warmup=3)
         row[f"b{batch}_ratio"] = row[f"b{batch}_ort_ms"] / row[f"b{batch}_eager_ms"]
         print(
             f"{key} decoder batch {batch}: eager {row[f'b{batch}_eager_ms']:.2f} ms, onnxruntime "

@@ -12,7 +12,6 @@ thread count (median of --runs runs after 5 warm-up runs, the two alternated).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -23,18 +22,7 @@ import torch
 import aezoo
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from common import write_result
-
-
-def median_ms(fn, runs: int) -> float:
-    for _ in range(5):
-        fn()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+from common import median_ms, write_result
 
 
 def main() -> None:
