@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nll", action="store_true", help="importance-sampled negative log-likelihood (nats)")
     p.add_argument("--samples", type=int, default=1000, help="importance samples per example for --nll")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N examples")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps or auto")
     p.add_argument("--data-dir")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)
@@ -317,12 +318,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_and_model(path: str) -> tuple[Any, Any]:
+def _run_and_model(path: str, device: str = "cpu") -> tuple[Any, Any]:
     from aezoo.checkpoint import load
     from aezoo.runs import Run
+    from aezoo.trainer import select_device
 
     run = Run.open(path)
-    return run, load(run.path)
+    return run, load(run.path, device=select_device(device))
 
 
 def _run_data(run: Any, data_dir: str | None, dataset: str | None = None) -> Any:
@@ -382,7 +384,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from aezoo import evaluation
 
-    run, model = _run_and_model(args.run)
+    run, model = _run_and_model(args.run, args.device)
     data = _run_data(run, args.data_dir, args.dataset)
     if args.limit is not None:
         if args.limit < 1:
@@ -395,6 +397,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "dataset": data.name,
         "split": args.split,
         "examples": len(split),
+        "device": str(model.device),
     }
     report["metrics"] = evaluation.evaluate_split(model, split, seed=seed)
     if args.baseline == "pca":

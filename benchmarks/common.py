@@ -24,9 +24,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
+    accelerator = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     return (
-        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"python {platform.python_version()}"
+        f"{cpu}, {os.cpu_count()} cores{accelerator}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), python {platform.python_version()}"
     )
 
 

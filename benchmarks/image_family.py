@@ -34,7 +34,8 @@ CASES = {
         "MNIST 14→28, test BCE (lesson's anchor)",
     ),
     "vae-2d": (
-        "vae", {"network": "dense", "latent_dim": 2, "hidden": (512, 256), "reconstruction": "mse"}, {"epochs": 40},
+        "vae", {"network": "dense", "latent_dim": 2, "hidden": (512, 256), "reconstruction": "mse"},
+        {"epochs": 100, "lr_schedule": "cosine"},
         "mse_x784_plus_kl", 35.6, 33.0, "the lesson's 2-d dense VAE metric: test MSE·784 + KL",
     ),
     "aae": (
