@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file, save_model
+from safetensors.torch import load_file, save_file
 
 from aezoo._version import __version__
 from aezoo.errors import AezooError
@@ -41,8 +41,26 @@ def save(model: AutoEncoder, path: str | os.PathLike[str], **extra: str) -> Path
     }
     path = Path(path)
     with atomic_path(path) as tmp:
-        save_model(model, str(tmp), metadata=metadata)
+        save_file(_storable(model.state_dict()), str(tmp), metadata=metadata)
     return path
+
+
+def _storable(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The state dict as separate CPU tensors that safetensors accepts.
+
+    An exact alias (tied weights: same storage, offset, shape and strides) is stored once and
+    restored on load by :func:`_untie`. Any other view is copied: cuDNN packs an LSTM's weights into
+    one flat buffer on the GPU, which ``safetensors.torch.save_model`` refuses to write.
+    """
+    seen: set[tuple[Any, ...]] = set()
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        identity = (value.device, value.data_ptr(), value.dtype, tuple(value.shape), value.stride())
+        if identity in seen and value.numel() > 0:
+            continue
+        seen.add(identity)
+        out[key] = value.detach().to("cpu", copy=True).contiguous()
+    return out
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -104,7 +122,7 @@ def load(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Au
 
 
 def _untie(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``save_model`` stores a shared tensor once: give every alias of it its value back."""
+    """:func:`save` stores tied weights once: give every alias of them its value back."""
     state = model.state_dict()
     missing = set(state) - set(tensors)
     if not missing:
