@@ -43,7 +43,7 @@ CASES = {
         "2-d codes; d_accuracy near 0.5 and code mean 0 / std 1 mean the codes match the N(0, I) prior",
     ),
     "vae-nll": (
-        "vae", {"latent_dim": 32, "binarize": True, "kl_warmup_steps": 1000}, {"epochs": 40, "lr_schedule": "cosine"},
+        "vae", {"latent_dim": 32, "binarize": True, "kl_warmup_steps": 1000}, {"epochs": 100, "lr_schedule": "cosine"},
         "nll", 89.78, 88.0, "binarised MNIST NLL in nats, importance-sampled (pythae's VAE 89.78, IWAE 86.82)",
     ),
 }  # fmt: skip
@@ -84,7 +84,7 @@ def main() -> None:
             "run": str(run.path),
         }  # fmt: skip
         if metric == "nll":
-            model = run.load_model()
+            model = run.load_model(device=run.config["device"])
             split = load_data("mnist").test
             if args.nll_examples < len(split):
                 split = split.head(args.nll_examples)
