@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -53,11 +55,34 @@ def median_ms(fn, runs: int, warmup: int = 5) -> float:
     return statistics.median(times)
 
 
-def write_result(name: str, command: str, rows: list[dict], key: str | None = None, **extra) -> Path:
+def write_result(
+    name: str,
+    command: str,
+    rows: list[dict],
+    key: str | None = None,
+    finalize: Callable[[list[dict]], None] | None = None,
+    **extra,
+) -> Path:
     """Write ``results/NAME.json``. With ``key``, rows of earlier runs whose ``row[key]`` was not
-    measured again are kept (each keeps its own command, date and machine)."""
+    measured again are kept (each keeps its own command, date and machine). ``finalize`` may edit
+    the merged rows (say, compare a new row with a kept one). Processes writing the same file at
+    once take turns (a lock file beside it), so runs side by side lose no rows."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
+    with open(RESULTS / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _write_rows(path, command, rows, key, finalize, extra)
+    return path
+
+
+def _write_rows(
+    path: Path,
+    command: str,
+    rows: list[dict],
+    key: str | None,
+    finalize: Callable[[list[dict]], None] | None,
+    extra: dict,
+) -> None:
     stamp = {
         "command": command,
         "date": time.strftime("%Y-%m-%d"),
@@ -69,6 +94,8 @@ def write_result(name: str, command: str, rows: list[dict], key: str | None = No
         if path.exists():
             fresh = {row[key] for row in rows}
             rows = [r for r in json.loads(path.read_text())["rows"] if r[key] not in fresh] + rows
+    if finalize is not None:
+        finalize(rows)
     payload = {
         "command": command,
         "date": time.strftime("%Y-%m-%d"),
@@ -77,5 +104,6 @@ def write_result(name: str, command: str, rows: list[dict], key: str | None = No
         **extra,
         "rows": rows,
     }
-    path.write_text(json.dumps(payload, indent=2) + "\n")
-    return path
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    tmp.replace(path)

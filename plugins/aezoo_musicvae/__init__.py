@@ -38,6 +38,21 @@ def aezoo_register_datasets(register):
     )
     register(
         aezoo.Dataset(
+            name="folk-tunes",
+            description="Folk and fiddle tunes in music21's corpus (Ryan's, O'Neill's, Nottingham; 4/4 and 2/2, "
+            "repeats written out), 2-bar windows, split by tune",
+            loader="aezoo_musicvae.datasets:load_folk_tunes",
+        )
+    )
+    register(
+        aezoo.Dataset(
+            name="folk-tunes-16bar",
+            description="As folk-tunes, in 16-bar windows",
+            loader="aezoo_musicvae.datasets:load_folk_tunes_16bar",
+        )
+    )
+    register(
+        aezoo.Dataset(
             name="midi",
             description="Melodies of a folder of MIDI files (4/4, every non-drum instrument), 2-bar windows, split by file",
             loader="aezoo_musicvae.datasets:load_midi_folder",

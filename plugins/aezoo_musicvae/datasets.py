@@ -1,6 +1,7 @@
-"""Melody datasets: Bach chorale soprano lines (music21's corpus) and a folder of MIDI files.
+"""Melody datasets: Bach chorale soprano lines and folk tunes (music21's corpus), and a folder of
+MIDI files.
 
-Both are split by piece (80 % train, 10 % validation, 10 % test of the pieces, by a seeded
+All are split by piece (80 % train, 10 % validation, 10 % test of the pieces, by a seeded
 shuffle), never by window. Windows are then deduplicated across the whole dataset: each distinct
 window is kept once, in the first split that has it (train, then validation, then test), so
 validation and test hold only windows the model never trained on. A batch is
@@ -10,6 +11,7 @@ validation and test hold only windows the model never trained on. A batch is
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import json
 import sys
@@ -89,32 +91,33 @@ def _splits(
     return DataSplits(name, splits["train"], splits["val"], splits["test"], info)
 
 
-# -- Bach chorales (music21) -----------------------------------------------------------------------
+# -- scores from music21's corpus ------------------------------------------------------------------
+
+#: Pieces of one corpus file: ``(name, notes)``, or ``(name, reason)`` for a piece that is skipped.
+Pieces = list[tuple[str, list[Note] | str]]
 
 
-def chorale_paths() -> list[Path]:
-    """The Bach chorale scores inside music21's corpus, sorted."""
-    from music21 import corpus
+def _require_music21(dataset: str) -> None:
+    try:
+        import music21  # noqa: F401
+    except ImportError:
+        raise AezooError(
+            f"{dataset} reads scores shipped with music21, which is not installed; "
+            "pip install 'aezoo[music]' (or music21)"
+        ) from None
 
-    paths = corpus.getComposer("bach")
-    return sorted(Path(p) for p in paths if Path(p).suffix.lower() in CHORALE_SUFFIXES)
 
+def part_notes(part: Any, meters: frozenset[str]) -> list[Note]:
+    """The notes of one music21 part in steps, bars aligned to its bar lines (a pickup is shifted to
+    the end of bar 0; chords keep their highest pitch). Raises ValueError with the reason when the
+    part is not entirely in ``meters`` (each a bar of four quarter notes) or has no notes."""
+    from music21 import meter, stream
 
-def soprano_notes(path: str | Path) -> list[Note]:
-    """The soprano line of a chorale score in steps, bars aligned to the score's bar lines (a
-    pickup is shifted to the end of bar 0). Raises ValueError with the reason when the piece has
-    no soprano part or is not entirely in 4/4."""
-    from music21 import converter, meter, stream
-
-    # forceSource/storePickle: never read or write music21's pickle cache.
-    score = converter.parseFile(str(path), forceSource=True, storePickle=False)
-    parts = [p for p in score.parts if "soprano" in (p.partName or "").lower()]
-    if not parts:
-        raise ValueError("no soprano part")
-    part = parts[0]
     signatures = {ts.ratioString for ts in part.recurse().getElementsByClass(meter.TimeSignature)}
-    if signatures != {"4/4"}:
-        raise ValueError(f"not in 4/4 ({', '.join(sorted(signatures)) or 'no time signature'})")
+    if not signatures or not signatures <= meters:
+        raise ValueError(
+            f"not in {' or '.join(sorted(meters))} ({', '.join(sorted(signatures)) or 'no time signature'})"
+        )
     measures = list(part.getElementsByClass(stream.Measure))
     full = next((m for m in measures if m.duration.quarterLength == 4), None)
     shift = (-float(full.offset)) % 4 if full is not None else 0.0
@@ -132,30 +135,27 @@ def soprano_notes(path: str | Path) -> list[Note]:
     return notes
 
 
-def _cache_file(root: Path, paths: Sequence[Path]) -> Path:
+def _parse_score(path: str | Path) -> Any:
+    from music21 import converter
+
+    # forceSource/storePickle: never read or write music21's pickle cache.
+    return converter.parseFile(str(path), forceSource=True, storePickle=False)
+
+
+def _cache_file(root: Path, dataset: str, stem: str, names: Sequence[str]) -> Path:
     import music21
 
-    key = hashlib.sha256(
-        json.dumps([CACHE_VERSION, music21.__version__, [p.name for p in paths]]).encode()
-    ).hexdigest()[:16]
-    return root / "bach-chorales" / f"soprano-{key}.npz"
+    key = hashlib.sha256(json.dumps([CACHE_VERSION, music21.__version__, list(names)]).encode()).hexdigest()[
+        :16
+    ]
+    return root / dataset / f"{stem}-{key}.npz"
 
 
-def chorale_melodies(
-    root: Path, paths: Sequence[Path] | None = None, parse: Callable[[Path], list[Note]] = soprano_notes
+def corpus_melodies(
+    cache: Path, paths: Sequence[Path], parse: Callable[[Path], Pieces]
 ) -> tuple[list[str], list[list[Note]], dict[str, int]]:
-    """``(names, soprano notes, skipped reasons)`` of the chorales, parsed once and cached under
-    ``root/bach-chorales/`` (``root``: the per-user cache, see :func:`aezoo.data.cache_root`) as an
-    ``.npz`` of integer arrays keyed by music21's version and the file list."""
-    try:
-        import music21  # noqa: F401
-    except ImportError:
-        raise AezooError(
-            "bach-chorales reads the chorales shipped with music21, which is not installed; "
-            "pip install 'aezoo[music]' (or music21)"
-        ) from None
-    paths = list(paths) if paths is not None else chorale_paths()
-    cache = _cache_file(root, paths)
+    """``(names, notes, skipped reasons)`` of the pieces that ``parse`` finds in ``paths``, parsed
+    once and kept in ``cache``: an ``.npz`` of integer arrays and strings (never a pickle)."""
     if cache.exists():
         try:
             with np.load(cache, allow_pickle=False) as data:
@@ -169,17 +169,16 @@ def chorale_melodies(
             ]
             return names, melodies, skipped
         except (OSError, KeyError, ValueError) as exc:
-            _say(f"{cache} is unreadable ({exc}); parsing the chorales again")
-    _say(f"parsing {len(paths)} Bach chorales from music21's corpus (once: cached in {cache.parent})")
+            _say(f"{cache} is unreadable ({exc}); parsing the scores again")
+    _say(f"parsing {len(paths)} score files from music21's corpus (once: cached in {cache.parent})")
     names, melodies, skipped = [], [], collections.Counter()
-    for path in _progress(paths, "chorales"):
-        try:
-            notes = parse(path)
-        except ValueError as exc:
-            skipped[str(exc).split(" (")[0]] += 1
-            continue
-        names.append(path.name)
-        melodies.append(notes)
+    for path in _progress(paths, "scores"):
+        for name, notes in parse(path):
+            if isinstance(notes, str):
+                skipped[notes.split(" (")[0]] += 1
+                continue
+            names.append(name)
+            melodies.append(notes)
     table = np.array([[n.start, n.end, n.pitch] for m in melodies for n in m], dtype=np.int32).reshape(-1, 3)
     with atomic_path(cache) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(
@@ -192,8 +191,14 @@ def chorale_melodies(
     return names, melodies, dict(skipped)
 
 
-def load_bach_chorales(options: DataOptions, argument: str | None = None, bars: int = 2) -> DataSplits:
-    names, melodies, skipped = chorale_melodies(options.cache_dir())
+def _corpus_splits(
+    dataset: str,
+    names: list[str],
+    melodies: list[list[Note]],
+    bars: int,
+    seed: int,
+    extra: dict[str, Any],
+) -> DataSplits:
     stats = WindowStats()
     pieces, kept_names = [], []
     for name, notes in zip(names, melodies, strict=True):
@@ -201,17 +206,131 @@ def load_bach_chorales(options: DataOptions, argument: str | None = None, bars: 
         if len(rows):
             pieces.append(rows)
             kept_names.append(name)
-    extra = {
-        "source": "music21 corpus, soprano parts",
-        "skipped_pieces": skipped,
-        "extraction": stats.to_dict(),
-    }
+    return _splits(dataset, pieces, kept_names, bars, seed, {**extra, "extraction": stats.to_dict()})
+
+
+# -- Bach chorales ---------------------------------------------------------------------------------
+
+
+def chorale_paths() -> list[Path]:
+    """The Bach chorale scores inside music21's corpus, sorted."""
+    from music21 import corpus
+
+    paths = corpus.getComposer("bach")
+    return sorted(Path(p) for p in paths if Path(p).suffix.lower() in CHORALE_SUFFIXES)
+
+
+def soprano_notes(path: str | Path) -> list[Note]:
+    """The soprano line of a chorale score in steps, bars aligned to the score's bar lines (a
+    pickup is shifted to the end of bar 0). Raises ValueError with the reason when the piece has
+    no soprano part or is not entirely in 4/4."""
+    score = _parse_score(path)
+    parts = [p for p in score.parts if "soprano" in (p.partName or "").lower()]
+    if not parts:
+        raise ValueError("no soprano part")
+    return part_notes(parts[0], frozenset({"4/4"}))
+
+
+def chorale_melodies(
+    root: Path, paths: Sequence[Path] | None = None, parse: Callable[[Path], list[Note]] = soprano_notes
+) -> tuple[list[str], list[list[Note]], dict[str, int]]:
+    """``(names, soprano notes, skipped reasons)`` of the chorales, parsed once and cached under
+    ``root/bach-chorales/`` (``root``: the per-user cache, see :func:`aezoo.data.cache_root`)."""
+    _require_music21("bach-chorales")
+    paths = list(paths) if paths is not None else chorale_paths()
+
+    def one_piece(path: Path) -> Pieces:
+        try:
+            return [(path.name, parse(path))]
+        except ValueError as exc:
+            return [(path.name, str(exc))]
+
+    cache = _cache_file(root, "bach-chorales", "soprano", [p.name for p in paths])
+    return corpus_melodies(cache, paths, one_piece)
+
+
+def load_bach_chorales(options: DataOptions, argument: str | None = None, bars: int = 2) -> DataSplits:
+    names, melodies, skipped = chorale_melodies(options.cache_dir())
+    extra = {"source": "music21 corpus, soprano parts", "skipped_pieces": skipped}
     dataset = "bach-chorales" if bars == 2 else f"bach-chorales-{bars}bar"
-    return _splits(dataset, pieces, kept_names, bars, options.split_seed, extra)
+    return _corpus_splits(dataset, names, melodies, bars, options.split_seed, extra)
 
 
 def load_bach_chorales_16bar(options: DataOptions, argument: str | None = None) -> DataSplits:
     return load_bach_chorales(options, argument, bars=16)
+
+
+# -- folk and fiddle tunes -------------------------------------------------------------------------
+
+#: The tune collections of music21's corpus (ABC files, one melody line per tune): Ryan's Mammoth
+#: Collection (1883), O'Neill's Music of Ireland (1903; music21 names it 1850) and the Nottingham
+#: Music Database.
+FOLK_COLLECTIONS = ("ryansMammoth", "oneills1850", "nottingham-dataset")
+#: Meters whose bar is four quarter notes, so 16 sixteenth-note steps: common and cut time.
+FOLK_METERS = frozenset({"4/4", "2/2"})
+
+
+def folk_paths() -> list[Path]:
+    """The ABC files of :data:`FOLK_COLLECTIONS` inside music21's corpus, sorted."""
+    from music21 import corpus
+
+    paths = [Path(p) for p in corpus.getPaths(fileExtensions=("abc",))]
+    return sorted(p for p in paths if p.parent.name in FOLK_COLLECTIONS)
+
+
+def tune_notes(score: Any) -> list[Note]:
+    """The melody of one tune with its repeats written out (a tune whose repeat marks music21
+    cannot expand is read as written). ValueError when it is not in 4/4 or 2/2."""
+    from music21 import repeat
+
+    part = score.parts[0] if score.parts else score
+    with contextlib.suppress(repeat.ExpanderException):
+        part = part.expandRepeats()
+    return part_notes(part, FOLK_METERS)
+
+
+def folk_tunes(path: Path) -> Pieces:
+    """Every tune of one ABC file (a file may hold a whole book of them)."""
+    from music21 import stream
+
+    try:
+        score = _parse_score(path)
+    except Exception as exc:  # music21 raises many kinds on a malformed file
+        return [(f"{path.parent.name}/{path.name}", f"unreadable ({type(exc).__name__})")]
+    tunes = list(score.scores) if isinstance(score, stream.Opus) else [score]
+    pieces: Pieces = []
+    for number, tune in enumerate(tunes):
+        name = f"{path.parent.name}/{path.name}" + (f"#{number}" if len(tunes) > 1 else "")
+        try:
+            pieces.append((name, tune_notes(tune)))
+        except ValueError as exc:
+            pieces.append((name, str(exc)))
+    return pieces
+
+
+def folk_melodies(
+    root: Path, paths: Sequence[Path] | None = None
+) -> tuple[list[str], list[list[Note]], dict[str, int]]:
+    """``(names, notes, skipped reasons)`` of the folk tunes, parsed once (about 3 minutes) and
+    cached under ``root/folk-tunes/``."""
+    _require_music21("folk-tunes")
+    paths = list(paths) if paths is not None else folk_paths()
+    names = [f"{p.parent.name}/{p.name}" for p in paths]
+    return corpus_melodies(_cache_file(root, "folk-tunes", "tunes", names), paths, folk_tunes)
+
+
+def load_folk_tunes(options: DataOptions, argument: str | None = None, bars: int = 2) -> DataSplits:
+    names, melodies, skipped = folk_melodies(options.cache_dir())
+    extra = {
+        "source": "music21 corpus: " + ", ".join(FOLK_COLLECTIONS) + " (repeats written out)",
+        "skipped_pieces": skipped,
+    }
+    dataset = "folk-tunes" if bars == 2 else f"folk-tunes-{bars}bar"
+    return _corpus_splits(dataset, names, melodies, bars, options.split_seed, extra)
+
+
+def load_folk_tunes_16bar(options: DataOptions, argument: str | None = None) -> DataSplits:
+    return load_folk_tunes(options, argument, bars=16)
 
 
 # -- a folder of MIDI files ------------------------------------------------------------------------
