@@ -76,6 +76,10 @@ class TensorSpec:
     dynamic: dict[int, str] = dataclasses.field(default_factory=lambda: {0: "batch"})
 
 
+#: Float outputs of an exported part match PyTorch within this, unless the part says otherwise.
+DEFAULT_EXPORT_ATOL = 1e-5
+
+
 @dataclasses.dataclass
 class ExportPart:
     """What export traces for one part (``encoder`` or ``decoder``).
@@ -90,6 +94,9 @@ class ExportPart:
             decoder's tokens): ``decisions(args, outputs)`` gives, for such an output's name, the
             PyTorch scores each element is the argmax of over their last axis. Validation then
             tells a near-tie that flips a choice (reported with its position) from a real mismatch.
+        atol: The largest absolute difference between PyTorch and ONNX this part's float outputs may
+            show at fp32 (default: :data:`DEFAULT_EXPORT_ATOL`). Raise it only for outputs that
+            accumulate rounding over many steps, such as the logits of a recurrent decoder.
     """
 
     module: nn.Module
@@ -100,6 +107,13 @@ class ExportPart:
     decisions: (
         Callable[[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]], dict[str, torch.Tensor]] | None
     ) = None
+    atol: float | None = None
+
+    def tolerance(self, override: float | None = None) -> float:
+        """The tolerance validation applies: ``override`` when given, else the part's own."""
+        if override is not None:
+            return override
+        return self.atol if self.atol is not None else DEFAULT_EXPORT_ATOL
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")

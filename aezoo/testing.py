@@ -35,7 +35,6 @@ from aezoo.errors import HParamError
 from aezoo.model import AutoEncoder, OptimizerConfig
 
 Check = Callable[..., None]
-EXPORT_ATOL = 1e-5
 PARITY_BATCHES = (1, 3)
 
 
@@ -237,7 +236,7 @@ def check_onnx_export_parity(architecture: str, hparams: Mapping[str, Any] | Non
             actual = exported.parts[name](*[a.numpy() for a in args])
             decisions = part.decisions(args, expected) if part.decisions is not None else None
             report = compare(
-                f"batch {n}", list(actual), expected, list(actual.values()), EXPORT_ATOL, decisions
+                f"batch {n}", list(actual), expected, list(actual.values()), part.tolerance(), decisions
             )
             for o in report.outputs:
                 assert o.passed, (
@@ -356,7 +355,7 @@ def _exported(architecture: str, hparams_key: str) -> Path:
     with torch.no_grad():
         real, _ = _inputs(model, 4, seed=7)
     out = _export_root / f"{architecture}-{abs(hash(hparams_key))}"
-    export(model, out, real_inputs=real, atol=EXPORT_ATOL)
+    export(model, out, real_inputs=real)
     return out
 
 

@@ -175,6 +175,44 @@ def test_chorale_pickups_end_bar_zero_so_bar_lines_align():
     assert any(n.start == 16 for n in notes)  # the downbeat of bar 1
 
 
+def test_folk_tunes_keep_common_and_cut_time_with_repeats_written_out(tmp_path, monkeypatch):
+    pytest.importorskip("music21")
+    paths = datasets.folk_paths()
+    assert {p.parent.name for p in paths} == set(datasets.FOLK_COLLECTIONS) and len(paths) > 1000
+    some = [p for p in paths if p.parent.name == "ryansMammoth"][:24]
+    names, _, skipped = datasets.folk_melodies(tmp_path, some)
+    assert len(names) + sum(skipped.values()) == 24 and len(names) >= 3
+    assert set(skipped) <= {"not in 2/2 or 4/4", "no notes"} and all(
+        n.startswith("ryansMammoth/") for n in names
+    )
+    cache = list((tmp_path / "folk-tunes").glob("*.npz"))
+    assert len(cache) == 1
+
+    from music21 import stream
+
+    # a tune with repeat marks reads longer than written: its repeats are expanded
+    for path in some:
+        score = datasets._parse_score(path)
+        if isinstance(score, stream.Score) and any(
+            b.direction for b in score.recurse().getElementsByClass("Repeat")
+        ):
+            try:
+                notes = datasets.tune_notes(score)
+            except ValueError:
+                continue
+            written = float(score.parts[0].highestTime if score.parts else score.highestTime) * 4
+            assert notes[-1].end > written
+            break
+    else:
+        pytest.fail("no tune with repeats among the first 24 of Ryan's collection")
+
+    def no_parsing(path):
+        raise AssertionError("parsed again despite the cache")
+
+    monkeypatch.setattr(datasets, "folk_tunes", no_parsing)
+    assert datasets.folk_melodies(tmp_path, some)[0] == names
+
+
 @pytest.fixture(scope="module")
 def midi_folder(tmp_path_factory):
     root = tmp_path_factory.mktemp("midi")
@@ -369,6 +407,51 @@ def test_export_on_real_melodies_tokens_identical_logits_within_1e4(midi_folder,
             )
         np.testing.assert_array_equal(got["tokens"], want_tokens.numpy())
         np.testing.assert_allclose(got["logits"], want_logits.numpy(), atol=1e-4, rtol=0)
+
+
+def test_decoder_variants_are_judged_by_their_choices(midi_folder, tmp_path, monkeypatch):
+    """fp16 and int8 decoders are kept when their tokens agree with fp32's (logits after a flipped
+    token are not compared); a decoder that chooses differently is refused and nothing is written."""
+    from aezoo.onnx import exporter
+    from aezoo.onnx.exporter import ValidationFailed
+
+    torch.manual_seed(0)  # 64 units: SMALL's untrained scores tie everywhere (median margin 0.0015)
+    sizes = {"enc_rnn_size": (64,), "z_size": 16, "dec_rnn_size": (64,)}
+    model = aezoo.create("musicvae", **sizes, bars=1).eval()
+    notes = [read_notes(path)[0] for path in sorted(midi_folder.glob("song*.mid"))]
+    tokens = torch.from_numpy(np.concatenate([rep.windows(n, 1) for n in notes]))
+    exported = aezoo.export(model, tmp_path / "export", real_inputs=tokens, dtype="fp16", quantize="int8")
+    models = exported.manifest["models"]
+    assert models["decoder"]["atol"] == 1e-4 and models["encoder"]["atol"] == 1e-5
+    for variant in ("decoder.fp16", "decoder.int8"):
+        cases = models[variant]["validation"]["cases"]
+        choices = [c for c in cases if c["output"] == "tokens"]
+        assert len(choices) == 2 and all(c["identical_fraction"] >= 0.95 and c["passed"] for c in choices)
+        assert all("first flipped choice" in c["compared"] for c in cases if c["output"] == "logits")
+
+    torch.manual_seed(1)
+    other = aezoo.create("musicvae", **sizes, bars=1).eval()
+    aezoo.export(other, tmp_path / "other")
+    real_make = exporter._make_variant
+
+    def another_decoder(fp32_path, path, kind):  # a "variant" with other weights altogether
+        real_make(tmp_path / "other" / "decoder.onnx", path, kind)
+
+    monkeypatch.setattr(exporter, "_make_variant", another_decoder)
+    with pytest.raises(ValidationFailed, match=r"chooses a different 'tokens' than the fp32 decoder"):
+        aezoo.export(model, tmp_path / "refused", real_inputs=tokens, dtype="fp16")
+    assert not (tmp_path / "refused").exists()
+
+
+def test_agreeing_prefix_ends_at_each_sequences_first_flip():
+    from aezoo.onnx.exporter import _agreeing_prefix
+
+    part = aezoo.create("musicvae", **SMALL, bars=1).export_parts()["decoder"]
+    want = np.array([[1, 2, 3, 4], [1, 2, 3, 4]])
+    got = np.array([[1, 2, 3, 4], [1, 9, 3, 4]])
+    logits = np.zeros((2, 4, 90), np.float32)
+    mask = _agreeing_prefix(part, [want, logits], [got, logits])
+    assert mask.tolist() == [[True] * 4, [True, True, False, False]]
 
 
 def test_parity_check_reports_a_near_tie_flip_and_fails_a_real_mismatch():

@@ -28,7 +28,7 @@ import torch
 from aezoo._version import __version__
 from aezoo.errors import AezooError
 from aezoo.fileio import make_public
-from aezoo.model import AutoEncoder, ExportPart
+from aezoo.model import DEFAULT_EXPORT_ATOL, AutoEncoder, ExportPart
 from aezoo.onnx import validation
 from aezoo.onnx.runtime import MANIFEST_FILE
 from aezoo.runs import Run
@@ -45,6 +45,8 @@ DTYPES = ("fp32", "fp16")
 QUANTIZE = ("int8",)
 #: Error allowed for reduced-precision variants, as a fraction of the output's value range.
 VARIANT_TOLERANCE = {"fp16": 1e-2, "int8": 5e-2}
+#: Share of an autoregressive decoder's choices a variant must make as the fp32 decoder does.
+VARIANT_CHOICE_AGREEMENT = 0.95
 VALIDATION_BATCHES = (1, 7)
 REAL_BATCH = 8
 
@@ -60,7 +62,7 @@ def export(
     out_dir: str | os.PathLike[str] | None = None,
     *,
     opset: int = DEFAULT_OPSET,
-    atol: float = 1e-5,
+    atol: float | None = None,
     dtype: str = "fp32",
     quantize: str | None = None,
     data_dir: str | os.PathLike[str] | None = None,
@@ -71,7 +73,8 @@ def export(
 
     Writes ``encoder.onnx``, ``decoder.onnx`` (plus ``decoder.fp16.onnx`` for ``dtype="fp16"``
     and ``decoder.int8.onnx`` for ``quantize="int8"``) and ``aezoo-export.json``, and returns
-    the export as an :class:`aezoo.onnx.ExportedModel`.
+    the export as an :class:`aezoo.onnx.ExportedModel`. ``atol`` bounds the difference of float
+    outputs from PyTorch; by default each part's own (:attr:`ExportPart.atol`, else 1e-5).
     """
     from aezoo.onnx.runtime import ExportedModel
 
@@ -85,7 +88,7 @@ def export(
             f"--opset must be between {LOWEST_OPSET} and {HIGHEST_OPSET}, got {opset}; {DEFAULT_OPSET} is the "
             "default and the best supported"
         )
-    if not atol > 0:
+    if atol is not None and not atol > 0:
         raise AezooError(f"--atol must be positive, got {atol}")
     model, run, source_file = _resolve_source(source)
     model = copy.deepcopy(model).cpu().eval()  # the caller's model stays where and as it was
@@ -106,7 +109,8 @@ def export(
             path = staging / f"{part_name}.onnx"
             say(f"exporting {part_name} (opset {opset})")
             _export_part(model, part_name, part, path, opset)
-            reports = validate_part(part, path, atol, real_inputs)
+            tolerance = part.tolerance(atol)
+            reports = validate_part(part, path, tolerance, real_inputs)
             cases += [_case_json(part_name, r) for r in reports]
             for report in reports:
                 for tie in report.near_ties:
@@ -115,9 +119,9 @@ def export(
             if failed:
                 raise ValidationFailed(
                     f"{part_name}.onnx does not match PyTorch; nothing was written:\n"
-                    + validation.describe(reports, part_name, atol)
+                    + validation.describe(reports, part_name, tolerance)
                 )
-            entries[part_name] = _entry(path, part)
+            entries[part_name] = {**_entry(path, part), "atol": tolerance}
         variants = []
         if dtype == "fp16":
             variants.append("fp16")
@@ -139,7 +143,8 @@ def export(
             _stamp_metadata(staging / entry["file"], model, key, entry)
             entry["sha256"] = sha256(staging / entry["file"])
             entry["bytes"] = (staging / entry["file"]).stat().st_size
-        manifest = _manifest(model, run, source_file, opset, atol, entries, cases, real_note)
+        default_atol = atol if atol is not None else DEFAULT_EXPORT_ATOL
+        manifest = _manifest(model, run, source_file, opset, default_atol, entries, cases, real_note)
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         _move_into_place(staging, out)
     except BaseException:
@@ -320,7 +325,16 @@ def _make_variant(fp32_path: Path, path: Path, kind: str) -> None:
 def _validate_variant(
     kind: str, part: ExportPart, fp32_path: Path, path: Path, real_inputs: Any
 ) -> dict[str, Any]:
-    """The variant's own error against the fp32 model: max abs diff and, for bounded outputs, PSNR."""
+    """The variant's own error against the fp32 model: max abs diff and, for bounded outputs, PSNR.
+
+    For a part whose integer outputs are step-by-step choices (``part.decisions``: an
+    autoregressive decoder's tokens), what counts is the choices: at least
+    :data:`VARIANT_CHOICE_AGREEMENT` of them must equal the fp32 model's in every case. One choice
+    flipped on a near-tie changes every later step, so the float outputs laid out
+    ``[batch, steps, ...]`` are reported up to and including each sequence's first flipped step,
+    not gated (int8 weights move a trained decoder's logits by up to about 1 while its tokens
+    agree at 99.9 % of steps; on random latents sampled at temperatures up to 1.5, 99.1 %).
+    """
     reference = validation.session(fp32_path)
     candidate = validation.session(path)
     with torch.random.fork_rng():
@@ -335,16 +349,43 @@ def _validate_variant(
     for case, case_args in cases:
         feeds = {s.name: validation.to_numpy(a) for s, a in zip(part.inputs, case_args, strict=True)}
         want, got = reference(feeds), candidate(feeds)
+        prefix = None
+        if part.decisions is not None:
+            prefix = _agreeing_prefix(part, want, got)
+            for spec, w, g in zip(part.outputs, want, got, strict=True):
+                if np.issubdtype(w.dtype, np.floating):
+                    continue
+                agreement = float(np.mean(w == g))
+                record = {
+                    "case": case,
+                    "output": spec.name,
+                    "identical_fraction": agreement,
+                    "required": VARIANT_CHOICE_AGREEMENT,
+                    "passed": agreement >= VARIANT_CHOICE_AGREEMENT,
+                }
+                results["cases"].append(record)
+                if not record["passed"]:
+                    raise ValidationFailed(
+                        f"decoder.{kind}.onnx chooses a different {spec.name!r} than the fp32 decoder at "
+                        f"{1 - agreement:.1%} of steps ({case}), more than {1 - VARIANT_CHOICE_AGREEMENT:.0%}; "
+                        "nothing was written"
+                    )
         for spec, w, g in zip(part.outputs, want, got, strict=True):
             if not np.issubdtype(w.dtype, np.floating):
                 continue
-            diff = float(np.max(np.abs(w.astype(np.float64) - g.astype(np.float64))))
+            w64, g64 = w.astype(np.float64), g.astype(np.float64)
+            if prefix is not None and w.ndim >= 2 and w.shape[:2] == prefix.shape:
+                w64, g64 = w64[prefix], g64[prefix]
+            diff = float(np.max(np.abs(w64 - g64))) if w64.size else 0.0
             scale = (spec.range[1] - spec.range[0]) if spec.range else float(np.max(np.abs(w))) or 1.0
             tolerance = VARIANT_TOLERANCE[kind] * scale
             record = {"case": case, "output": spec.name, "max_abs_diff": diff, "tolerance": tolerance}
+            gated = prefix is None
+            if not gated:
+                record["compared"] = "each sequence up to its first flipped choice; reported, not gated"
             if spec.range:
                 record["psnr_db"] = round(validation.psnr(w, g, scale), 2)
-            record["passed"] = bool(np.all(np.isfinite(g))) and diff <= tolerance
+            record["passed"] = bool(np.all(np.isfinite(g))) and (diff <= tolerance or not gated)
             results["cases"].append(record)
             if not record["passed"]:
                 raise ValidationFailed(
@@ -352,6 +393,24 @@ def _validate_variant(
                     f"{spec.name!r} ({case}), more than {tolerance:.3g}; nothing was written"
                 )
     return results
+
+
+def _agreeing_prefix(part: ExportPart, want: list[np.ndarray], got: list[np.ndarray]) -> np.ndarray | None:
+    """``[batch, steps]`` mask of the steps up to and including each sequence's first step where an
+    integer output differs (all steps where none does), or None without ``[batch, steps]`` choices."""
+    choices = [
+        (w, g)
+        for spec, w, g in zip(part.outputs, want, got, strict=True)
+        if not np.issubdtype(w.dtype, np.floating) and w.ndim == 2
+    ]
+    if not choices:
+        return None
+    differs = np.zeros(choices[0][0].shape, dtype=bool)
+    for w, g in choices:
+        differs |= w != g
+    steps = differs.shape[1]
+    first = np.where(differs.any(1), differs.argmax(1), steps - 1)
+    return np.arange(steps)[None, :] <= first[:, None]
 
 
 def _entry(path: Path, part: ExportPart) -> dict[str, Any]:

@@ -67,12 +67,12 @@ def verify(
         raise AezooError(
             f"{model_file} holds a {model.architecture!r} model, the export a {manifest['architecture']!r} one"
         )
-    tolerance = atol if atol is not None else manifest["validation"]["atol"]
     parts = model.export_parts()
     for key, part in parts.items():
         entry = manifest["models"].get(key)
         if entry is None or not (root / entry["file"]).exists():
             continue
+        tolerance = atol if atol is not None else entry.get("atol", manifest["validation"]["atol"])
         reports = validate_part(part, root / entry["file"], tolerance, None, runtime, VERIFY_BATCHES)
         text = validation.describe(reports, key, tolerance)
         lines.append(text)

@@ -263,8 +263,8 @@ def load_bach_chorales_16bar(options: DataOptions, argument: str | None = None) 
 # -- folk and fiddle tunes -------------------------------------------------------------------------
 
 #: The tune collections of music21's corpus (ABC files, one melody line per tune): Ryan's Mammoth
-#: Collection (1883), O'Neill's Music of Ireland (1903; music21 names it 1850) and the Nottingham
-#: Music Database.
+#: Collection (1883), O'Neill's Music of Ireland (1903, "1850 melodies") and the Nottingham Music
+#: Database.
 FOLK_COLLECTIONS = ("ryansMammoth", "oneills1850", "nottingham-dataset")
 #: Meters whose bar is four quarter notes, so 16 sixteenth-note steps: common and cut time.
 FOLK_METERS = frozenset({"4/4", "2/2"})
@@ -311,7 +311,7 @@ def folk_tunes(path: Path) -> Pieces:
 def folk_melodies(
     root: Path, paths: Sequence[Path] | None = None
 ) -> tuple[list[str], list[list[Note]], dict[str, int]]:
-    """``(names, notes, skipped reasons)`` of the folk tunes, parsed once (about 3 minutes) and
+    """``(names, notes, skipped reasons)`` of the folk tunes, parsed once (about 6 minutes) and
     cached under ``root/folk-tunes/``."""
     _require_music21("folk-tunes")
     paths = list(paths) if paths is not None else folk_paths()

@@ -440,6 +440,9 @@ class MusicVAE(GaussianPrior, AutoEncoder):
                 decoder_example,
                 decoder_real,
                 decisions=decisions,
+                # Logits after up to 256 recurrent steps of a trained model round differently in
+                # onnxruntime by about 1e-5 (1.5e-5 seen on the 2-bar benchmark model).
+                atol=1e-4,
             ),
         }
 
