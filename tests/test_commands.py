@@ -101,6 +101,8 @@ def test_upscale_command(runs, tmp_path):
         (["upscale", "{conv}", "x.png", "-o", "y.png"], "does not upscale images"),
         (["plot", "manifold", "{vae}", "--dims", "0,9"], "--dims must be two different dimensions"),
         (["evaluate", "{conv}", "--split", "everything"], "has no split 'everything'"),
+        (["evaluate", "{conv}", "--device", "gpu0"], "--device 'gpu0' is not a device"),
+        (["evaluate", "{conv}", "--device", "cuda:64"], "CUDA"),
         (["reconstruct", "{conv}", "missing.png"], "missing.png does not exist"),
         (["plot", "curves", "not/a/run"], "is not a run folder"),
     ],

@@ -295,6 +295,7 @@ def validate_part(
     return reports
 
 
+_VARIANT_OPTION = {"fp16": "--dtype fp16", "int8": "--quantize int8"}
 _PRECISION = {
     "fp16": "float16 weights and arithmetic, float32 inputs and outputs",
     "int8": "int8 weights (onnxruntime dynamic quantisation), float32 inputs and outputs",
@@ -368,7 +369,7 @@ def _validate_variant(
                     raise ValidationFailed(
                         f"decoder.{kind}.onnx chooses a different {spec.name!r} than the fp32 decoder at "
                         f"{1 - agreement:.1%} of steps ({case}), more than {1 - VARIANT_CHOICE_AGREEMENT:.0%}; "
-                        "nothing was written"
+                        f"nothing was written: export without {_VARIANT_OPTION[kind]}"
                     )
         for spec, w, g in zip(part.outputs, want, got, strict=True):
             if not np.issubdtype(w.dtype, np.floating):
@@ -390,7 +391,8 @@ def _validate_variant(
             if not record["passed"]:
                 raise ValidationFailed(
                     f"decoder.{kind}.onnx differs from the fp32 decoder by {diff:.3g} on output "
-                    f"{spec.name!r} ({case}), more than {tolerance:.3g}; nothing was written"
+                    f"{spec.name!r} ({case}), more than {tolerance:.3g}; nothing was written: export "
+                    f"without {_VARIANT_OPTION[kind]}"
                 )
     return results
 
