@@ -43,16 +43,22 @@ def git_revision() -> str:
         return "unknown"
 
 
-def median_ms(fn, runs: int, warmup: int = 5) -> float:
-    """Median wall time of ``fn()`` in milliseconds over ``runs`` calls, after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+def paired_median_ms(first, second, runs: int, warmup: int = 5, blocks: int = 10) -> tuple[float, float]:
+    """Median wall times in milliseconds of ``first()`` and ``second()`` over ``runs`` calls each,
+    taken in ``blocks`` alternating blocks so that drift in the machine's speed (another process,
+    clocks) falls on both alike. Each block starts with ``warmup`` untimed calls: alternating call
+    by call would instead time each runtime against the other's still-spinning thread pool."""
+    times: tuple[list[float], list[float]] = ([], [])
+    per_block = max(1, runs // blocks)
+    for _ in range(blocks):
+        for fn, out in ((first, times[0]), (second, times[1])):
+            for _ in range(warmup):
+                fn()
+            for _ in range(per_block):
+                started = time.perf_counter()
+                fn()
+                out.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def write_result(

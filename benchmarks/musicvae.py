@@ -47,7 +47,7 @@ import aezoo
 from aezoo.trainer import TrainConfig
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from common import median_ms, write_result
+from common import paired_median_ms, write_result
 
 TINY = {"enc_rnn_size": (16,), "z_size": 8, "dec_rnn_size": (16,)}
 #: MusicVAE's 16-bar training (no scheduled sampling, free bits, β from the start), smaller sizes.
@@ -146,8 +146,8 @@ def latency(key: str, model: Any, args: argparse.Namespace, tmp: Path) -> dict[s
         def onnx(feeds=feeds):
             session.run(None, feeds)
 
-        row[f"b{batch}_eager_ms"] = median_ms(eager, args.runs, warmup=3)
-        row[f"b{batch}_ort_ms"] = median_ms(onnx, args.runs, warmup=3)
+        eager_ms, ort_ms = paired_median_ms(eager, onnx, args.runs, warmup=3)
+        row[f"b{batch}_eager_ms"], row[f"b{batch}_ort_ms"] = eager_ms, ort_ms
         row[f"b{batch}_ratio"] = row[f"b{batch}_ort_ms"] / row[f"b{batch}_eager_ms"]
         print(
             f"{key} decoder batch {batch}: eager {row[f'b{batch}_eager_ms']:.2f} ms, onnxruntime "
