@@ -389,8 +389,12 @@ class MusicVAE(GaussianPrior, AutoEncoder):
             return z, torch.rand(n) * 1.5, gumbel((n, steps, NUM_CLASSES))
 
         def decoder_real(inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            n = inputs.shape[0]
-            return self.encode(inputs), torch.ones(n), torch.zeros(n, steps, NUM_CLASSES)
+            n, device = inputs.shape[0], inputs.device
+            return (
+                self.encode(inputs),
+                torch.ones(n, device=device),
+                torch.zeros(n, steps, NUM_CLASSES, device=device),
+            )
 
         def decisions(
             args: tuple[torch.Tensor, ...], outputs: tuple[torch.Tensor, ...]
