@@ -52,6 +52,11 @@ class TrainConfig(HParams):
     limit_eval: int | None = hparam(None, "Use only the first N validation/test examples.", min=1)
     log_every: int = hparam(50, "Write a train record to metrics.jsonl every N steps.", min=1)
     evaluate_test: bool = hparam(True, "Evaluate the best model on the test split at the end.")
+    flush_denormal: bool = hparam(
+        True,
+        "On the CPU, treat denormal floats as zero while training (as TensorFlow does): gradients "
+        "through hundreds of recurrent steps fall into that range and slow the backward pass up to 9x.",
+    )
 
     def validate(self) -> None:
         if self.device != "auto":
@@ -149,7 +154,7 @@ class Trainer:
         bar = _progress_bar(total, self.pos.step, self.progress)
         started = self._started = time.perf_counter() - self.pos.elapsed_s
         window: dict[str, list[torch.Tensor]] = {}
-        with _stop_on_sigint() as stop:
+        with _stop_on_sigint() as stop, _flush_denormal(cfg.flush_denormal):
             self._stop = stop
             while self.pos.step < total:
                 finished_epoch = self._train_epoch(total, bar, window)
@@ -430,6 +435,16 @@ def resume(
 
 class _StopFlag:
     requested = False
+
+
+@contextlib.contextmanager
+def _flush_denormal(enabled: bool) -> Iterator[None]:
+    """Denormal floats count as zero on the CPU inside the block; torch's default (off) after it."""
+    torch.set_flush_denormal(enabled)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 @contextlib.contextmanager

@@ -39,6 +39,27 @@ def test_a_few_steps_lower_the_loss_on_mnist(mnist_dir, tmp_path):
     assert [r["step"] for r in train] == list(range(4, 41, 4))
 
 
+def test_denormals_flush_while_training_and_come_back_after(mnist_dir, tmp_path, monkeypatch):
+    seen = []
+    real_step = Trainer._train_epoch
+
+    def spy(self, *args, **kwargs):
+        seen.append(float(torch.tensor([1e-40]) * 1.0))  # 0 when denormals flush to zero
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", spy)
+    for flush in (True, False):
+        aezoo.train(
+            "dense",
+            hparams={"hidden": (16,)},
+            config=small_config(max_steps=2, flush_denormal=flush),
+            out=tmp_path / f"run-{flush}",
+            progress=False,
+        )
+        assert float(torch.tensor([1e-40]) * 1.0) > 0  # torch's default is back
+    assert seen[0] == 0.0 and seen[-1] > 0
+
+
 def test_run_folder_holds_config_weights_metrics_and_picture(mnist_dir, tmp_path):
     run = aezoo.train(
         "conv", hparams=SMALL_CONV, config=small_config(max_steps=6), out=tmp_path / "run", progress=False
