@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--atol",
         type=float,
         help="max abs difference from PyTorch allowed (default: each model's own; 1e-5 unless the "
-        "architecture needs more, e.g. musicvae's decoder logits 1e-4)",
+        "architecture declares more, as a recurrent decoder's logits may need)",
     )
     p.add_argument("--dtype", default="fp32", help="fp32, or fp16 to add decoder.fp16.onnx")
     p.add_argument("--quantize", help="int8 to add decoder.int8.onnx (dynamic quantisation)")
