@@ -22,7 +22,8 @@ against flat (folk tunes), and decoder latency in onnxruntime against PyTorch ea
   tokens, logits) in onnxruntime and in PyTorch eager at batch 1 and 64, same thread count.
 
 Time on the 2-core Xeon, one thread: 2bar about 25 min (7,000 steps of 64 at 0.16-0.25 s), 16bar
-about 0.6 s per step of 64 (with the trainer's denormal flushing; 3.1 s without), so 20 epochs are
+about 0.55 s per step of 64 (with the trainer's denormal flushing; 3.0 s without, see
+benchmarks/denormal.py), so 20 epochs are
 about 30 minutes per decoder (on an H100: about a minute), latency about 8 min (a 16-bar decoder
 takes about 2 min to export). The parts can run separately (--only); their rows are merged into one
 results file.
