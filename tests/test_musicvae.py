@@ -312,6 +312,19 @@ def test_kl_matches_torch_distributions_with_sigma_as_scale():
     torch.testing.assert_close(mv.kl_divergence(mean, sigma), torch.distributions.kl_divergence(q, p).sum(1))
 
 
+def test_note_accuracy_counts_reproduced_onsets_per_window_not_holds():
+    targets = torch.tensor([[2, 0, 0, 7, 0, 1], [0, 0, 0, 0, 0, 0], [9, 9, 0, 0, 0, 0]])
+    tokens = torch.tensor([[2, 0, 0, 8, 0, 1], [5, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
+    # window 0: one of its two onsets (pitch 7 became 8); window 1 has none: nothing to miss;
+    # window 2: writing only holds reproduces no note, though 4 of its 6 steps match
+    torch.testing.assert_close(mv.note_accuracy(tokens, targets), torch.tensor([0.5, 1.0, 0.0]))
+    model = aezoo.create("musicvae", **SMALL).eval()
+    batch = model.example_batch(4, torch.Generator().manual_seed(0))["tokens"]
+    metrics = model.evaluate(batch, batch)
+    assert {"accuracy", "sampled_accuracy", "note_accuracy", "sampled_note_accuracy"} <= set(metrics)
+    assert all(0.0 <= float(metrics[k]) <= 1.0 for k in ("note_accuracy", "sampled_note_accuracy"))
+
+
 @pytest.mark.parametrize("decoder", ["flat", "hierarchical"])
 def test_decoder_shapes_and_teacher_forcing_equals_feeding_the_truth(decoder):
     torch.manual_seed(0)
