@@ -88,9 +88,19 @@ class ImageAutoEncoder(AutoEncoder):
     decoder: ImageDecoder
 
     def prepare_batch(self, batch: Batch, *, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        images = to_float(batch["image"])
+        images = self.images_in(batch)
         self.check_images(images)
         return images, images
+
+    def images_in(self, batch: Batch) -> torch.Tensor:
+        """The batch's images as floats in [0, 1]; a batch without images (a melody dataset's,
+        say) is a user error."""
+        if "image" not in batch:
+            raise AezooError(
+                f"{self.architecture or type(self).__name__} reads images (batch key 'image'), got "
+                f"{sorted(batch)}; train it on an image dataset (`aezoo datasets` lists them)"
+            )
+        return to_float(batch["image"])
 
     def check_images(self, images: torch.Tensor) -> None:
         """A wrong image shape is a user error naming both shapes."""

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 import aezoo
-from aezoo.errors import HParamError
+from aezoo.errors import AezooError, HParamError
 from aezoo.model import AutoEncoder, OptimizerConfig
 
 Check = Callable[..., None]
@@ -111,6 +111,25 @@ def check_shapes(architecture: str, hparams: Mapping[str, Any] | None = None) ->
                     assert lo <= float(value.min()) and float(value.max()) <= hi, (
                         f"{name} output {spec.name!r} leaves its declared range {spec.range}"
                     )
+
+
+def check_foreign_batch_is_a_clear_error(architecture: str, hparams: Mapping[str, Any] | None = None) -> None:
+    """A batch of data the model cannot read (a dataset of another kind) raises
+    ``aezoo.AezooError`` with a one-line message, so the CLI says what went wrong instead of
+    printing a ``KeyError`` traceback."""
+    model = _build(architecture, hparams)
+    foreign = {"unrelated": torch.zeros(2, 3)}
+    try:
+        model.prepare_batch(foreign, train=True)
+    except AezooError as exc:
+        assert str(exc) and "\n" not in str(exc), f"the message must be one line, got {str(exc)!r}"
+        return
+    except Exception as exc:
+        raise AssertionError(
+            f"prepare_batch() of a batch it cannot read raised {type(exc).__name__}: {exc}; raise "
+            "aezoo.AezooError naming the data the model reads"
+        ) from exc
+    raise AssertionError("prepare_batch() accepted a batch holding none of the keys it reads")
 
 
 def check_decode_encode_matches_forward(architecture: str, hparams: Mapping[str, Any] | None = None) -> None:
@@ -292,6 +311,7 @@ def check_manifest_complete(architecture: str, hparams: Mapping[str, Any] | None
 CHECKS: tuple[Check, ...] = (
     check_builds_with_defaults,
     check_shapes,
+    check_foreign_batch_is_a_clear_error,
     check_decode_encode_matches_forward,
     check_loss_finite_and_gradients_flow,
     check_few_steps_lower_the_loss,

@@ -29,6 +29,14 @@ def test_kit_catches_a_model_whose_forward_is_not_decode_of_encode(monkeypatch):
         testing.check_decode_encode_matches_forward("dense")
 
 
+def test_kit_catches_a_model_that_crashes_on_data_it_cannot_read(monkeypatch):
+    from aezoo_dense.model import DenseAutoEncoder
+
+    monkeypatch.setattr(DenseAutoEncoder, "prepare_batch", lambda self, batch, train: (batch["image"],) * 2)
+    with pytest.raises(AssertionError, match="raised KeyError"):
+        testing.check_foreign_batch_is_a_clear_error("dense")
+
+
 def test_kit_catches_parameters_without_gradient(monkeypatch):
     from aezoo_dense import model as dense
 

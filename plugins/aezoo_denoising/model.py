@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from aezoo.data import Batch
-from aezoo.image import image_rows, to_float
+from aezoo.image import image_rows
 from aezoo_conv.model import ConvAutoEncoder
 from aezoo_denoising.hparams import DenoisingHParams
 
@@ -35,7 +35,7 @@ class DenoisingAutoEncoder(ConvAutoEncoder):
         return torch.where(flip, salt.to(clean.dtype), clean)
 
     def prepare_batch(self, batch: Batch, *, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        clean = to_float(batch["image"])
+        clean = self.images_in(batch)
         self.check_images(clean)
         return self.corrupt(clean), clean
 

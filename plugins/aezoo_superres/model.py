@@ -92,7 +92,7 @@ class SuperResolution(ImageAutoEncoder):
         return low.clamp(0, 1).mul(255).round().div(255)
 
     def prepare_batch(self, batch: Batch, *, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        hr = self.high_res(batch["image"])
+        hr = self.high_res(self.images_in(batch))
         return self.downscale(hr), hr
 
     def example_batch(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:

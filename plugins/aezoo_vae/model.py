@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aezoo.data import Batch
-from aezoo.image import ImageAutoEncoder, image_rows, to_float
+from aezoo.image import ImageAutoEncoder, image_rows
 from aezoo.model import ExportPart, GaussianPrior, LossOutput, TensorSpec
 from aezoo_conv.hparams import ConvHParams
 from aezoo_conv.model import ConvDecoder, ConvEncoder
@@ -78,7 +78,7 @@ class VAE(GaussianPrior, ImageAutoEncoder):
     # -- data ----------------------------------------------------------------------------------
 
     def prepare_batch(self, batch: Batch, *, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        images = to_float(batch["image"])
+        images = self.images_in(batch)
         self.check_images(images)
         if self.hp.binarize:
             images = torch.bernoulli(images)
