@@ -69,10 +69,16 @@ class Run:
 
     @property
     def config(self) -> dict[str, Any]:
+        """``config.json``, checked to hold what every run's config holds."""
+        path = self.path / CONFIG_FILE
         try:
-            return json.loads((self.path / CONFIG_FILE).read_text(encoding="utf-8"))
+            config = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            raise AezooError(f"{self.path / CONFIG_FILE} is unreadable ({exc})") from exc
+            raise AezooError(f"{path} is unreadable ({exc}); restore it, or train a new run") from exc
+        problem = _config_problem(config)
+        if problem:
+            raise AezooError(f"{path} is not a run's config ({problem}); restore it, or train a new run")
+        return config
 
     def write_config(self, config: dict[str, Any]) -> None:
         write_json(self.path / CONFIG_FILE, config)
@@ -103,3 +109,18 @@ class Run:
         from aezoo.checkpoint import load
 
         return load(self.path, device=device)
+
+
+#: What ``aezoo train`` writes into every run's config, and the JSON type of each.
+CONFIG_KEYS: dict[str, type] = {"architecture": str, "hparams": dict, "dataset": str, "trainer": dict}
+
+
+def _config_problem(config: Any) -> str | None:
+    if not isinstance(config, dict):
+        return f"a JSON {type(config).__name__}, not an object"
+    for key, kind in CONFIG_KEYS.items():
+        if key not in config:
+            return f"no {key!r}"
+        if not isinstance(config[key], kind):
+            return f"{key!r} is not a JSON {'string' if kind is str else 'object'}"
+    return None

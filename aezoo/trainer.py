@@ -7,11 +7,13 @@ import dataclasses
 import math
 import os
 import platform
+import shutil
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -297,7 +299,17 @@ class Trainer:
     def restore(self) -> None:
         """Continue from the run folder's last checkpoint (weights, optimisers, RNG, position)."""
         path = self.run.path / checkpoint.LAST_FILE
+        if not path.exists():
+            raise AezooError(
+                f"{self.run.path} holds no checkpoint to resume from (its training stopped before "
+                "the first save); start a new run instead"
+            )
         last = checkpoint.load(path, device=self.device)
+        if last.hparams != self.model.hparams:
+            raise AezooError(
+                f"the hyperparameters in {self.run.path / 'config.json'} differ from those "
+                f"{path.name} was trained with; restore the config to resume"
+            )
         self.model.load_state_dict(last.state_dict())
         tensors, info = checkpoint.load_state(self.run.path / checkpoint.STATE_FILE)
         weights_step = checkpoint.read_metadata(path).get("aezoo.step")
@@ -379,6 +391,7 @@ def train(
     device = select_device(config.device)
     torch.manual_seed(config.seed)
     model = arch.build(hp)
+    existed = out is not None and Path(out).expanduser().exists()
     run = Run(new_run_dir(arch.name, out))
     run.write_config(
         {
@@ -397,7 +410,26 @@ def train(
         f"training {arch.name} on {dataset} ({len(data.train)} train / {len(data.val)} val) "
         f"on {device} → {run.path}"
     )
-    return Trainer(model, data, config, run, progress=progress, echo=echo).fit()
+    try:
+        return Trainer(model, data, config, run, progress=progress, echo=echo).fit()
+    except BaseException:
+        _discard_unsaved(run, keep_folder=existed)
+        raise
+
+
+def _discard_unsaved(run: Run, *, keep_folder: bool) -> None:
+    """Undo a run folder whose training failed before its first checkpoint (a model that cannot
+    read the dataset, say), so the same ``--out`` works again; one with a checkpoint stays."""
+    if (run.path / checkpoint.LAST_FILE).exists() or (run.path / checkpoint.MODEL_FILE).exists():
+        return
+    if keep_folder:  # it was empty before: leave it empty
+        for child in run.path.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    else:
+        shutil.rmtree(run.path, ignore_errors=True)
 
 
 def resume(

@@ -93,6 +93,45 @@ def test_train_then_resume_end_to_end(mnist_dir, tmp_path):
     assert [r["step"] for r in records if r["split"] == "val"] == [5, 8, 9]  # 8 steps per epoch
     busy = aezoo("train", "dense", "--out", str(run))
     assert busy.returncode == 2 and "already exists and is not empty" in busy.stderr
+    config = json.loads((run / "config.json").read_text())
+    config["hparams"]["hidden"] = [32]  # edited by hand: the weights no longer fit
+    (run / "config.json").write_text(json.dumps(config))
+    edited = aezoo("train", "--resume", str(run), "--max-steps", "10", "--no-progress")
+    assert edited.returncode == 2 and "differ from those last.safetensors was trained with" in edited.stderr
+
+
+def test_a_run_that_fails_before_its_first_save_leaves_nothing_behind(mnist_dir, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "dense", "--set", "channels=3", "--max-steps", "2", "--limit-train", "64",
+            "--limit-eval", "32", "--no-progress", "--out", str(run)]  # fmt: skip
+    result = aezoo(*args)
+    assert result.returncode == 2 and "expects images of shape 3×28×28" in result.stderr
+    assert "Traceback" not in result.stderr and not run.exists()
+    run.mkdir()  # a folder you made for the run stays, empty
+    assert aezoo(*args).returncode == 2
+    assert run.is_dir() and not any(run.iterdir())
+    stale = tmp_path / "stale"  # a folder left by an older version: resume says what happened
+    stale.mkdir()
+    config = {"architecture": "dense", "hparams": {}, "dataset": "mnist", "trainer": {}}
+    (stale / "config.json").write_text(json.dumps(config))
+    resumed = aezoo("train", "--resume", str(stale))
+    assert resumed.returncode == 2 and "holds no checkpoint to resume from" in resumed.stderr
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [("[1, 2]", "a JSON list, not an object"), ("{}", "no 'architecture'"), ("{", "is unreadable")],
+)
+@pytest.mark.parametrize("command", [["evaluate"], ["export"], ["train", "--resume"]])
+def test_a_damaged_run_config_is_one_line(tmp_path, config, problem, command):
+    import aezoo as api
+
+    run = tmp_path / "run"
+    api.save(api.create("dense", hidden=(16,), latent_dim=2), run / "model.safetensors")
+    (run / "config.json").write_text(config)
+    result = aezoo(*command, str(run))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert problem in result.stderr and "restore it, or train a new run" in result.stderr
 
 
 def test_offline_fresh_machine_trains_on_the_bundled_digits(tmp_path):
