@@ -130,6 +130,14 @@ def test_verify_reports_a_swapped_file(trained_run, tmp_path):
     result = run_cli("verify", str(out))
     assert result.returncode == 1
     assert "encoder.onnx does not match the manifest's sha256: it was modified or swapped" in result.stderr
+    decoder = (out / "decoder.onnx").read_bytes()
+    (out / "decoder.onnx").write_bytes(decoder[: len(decoder) // 2])  # cut short
+    for runtime in ("onnxruntime", "reference"):
+        damaged = run_cli("verify", str(out), "--runtime", runtime)
+        assert damaged.returncode == 1 and "Traceback" not in damaged.stderr, damaged.stderr
+        assert f"decoder.onnx cannot be loaded by {runtime} (" in damaged.stderr
+    bad_option = run_cli("verify", str(out), "--atol", "0")
+    assert bad_option.returncode == 2 and "--atol must be positive, got 0.0" in bad_option.stderr
 
 
 def test_export_refuses_bad_options_and_foreign_folders(trained_run, tmp_path):

@@ -37,6 +37,8 @@ def verify(
 
     if runtime not in validation.RUNTIMES:
         raise AezooError(f"--runtime must be one of {', '.join(validation.RUNTIMES)}, got {runtime!r}")
+    if atol is not None and not atol > 0:
+        raise AezooError(f"--atol must be positive, got {atol}")
     root = Path(export_dir).expanduser()
     manifest = read_manifest(root)
     lines: list[str] = []
@@ -73,7 +75,12 @@ def verify(
         if entry is None or not (root / entry["file"]).exists():
             continue
         tolerance = atol if atol is not None else entry.get("atol", manifest["validation"]["atol"])
-        reports = validate_part(part, root / entry["file"], tolerance, None, runtime, VERIFY_BATCHES)
+        try:
+            reports = validate_part(part, root / entry["file"], tolerance, None, runtime, VERIFY_BATCHES)
+        except Exception as exc:  # a damaged file the runtime cannot even load
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            problems.append(f"{entry['file']} cannot be loaded by {runtime} ({reason}): export again")
+            continue
         text = validation.describe(reports, key, tolerance)
         lines.append(text)
         if not all(r.passed for r in reports):
