@@ -172,6 +172,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AezooError as exc:
         print(f"aezoo: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a path you gave that cannot be used: a folder inside a file, say
+        if exc.filename is None:
+            raise
+        path = exc.filename2 or exc.filename  # os.replace(tmp, yours) names yours second
+        print(f"aezoo: error: {path}: {exc.strerror or exc}; check the path", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("aezoo: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -110,6 +110,10 @@ def test_a_run_that_fails_before_its_first_save_leaves_nothing_behind(mnist_dir,
     run.mkdir()  # a folder you made for the run stays, empty
     assert aezoo(*args).returncode == 2
     assert run.is_dir() and not any(run.iterdir())
+    (tmp_path / "file").write_text("")
+    inside_a_file = aezoo(*args[:-1], str(tmp_path / "file" / "run"))
+    assert inside_a_file.returncode == 2 and "Traceback" not in inside_a_file.stderr
+    assert inside_a_file.stderr.strip() == f"aezoo: error: {tmp_path}/file/run: Not a directory; check the path"
     stale = tmp_path / "stale"  # a folder left by an older version: resume says what happened
     stale.mkdir()
     config = {"architecture": "dense", "hparams": {}, "dataset": "mnist", "trainer": {}}
