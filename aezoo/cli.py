@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -98,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run")
     p.add_argument("images", nargs="*", help="image files (default: examples of the dataset's --split)")
     p.add_argument("-o", "--out", help="output PNG (default: RUN/reconstructions-SPLIT.png)")
-    p.add_argument("-n", type=int, default=16, help="examples from the dataset (default 16)")
+    p.add_argument("-n", type=int, default=16, help="examples from the dataset (default and most: 16)")
     p.add_argument("--split", default="test")
     p.add_argument("--dataset", help="examples from another dataset (default: the run's), e.g. images:PATH")
     p.add_argument("--invert", action="store_true", help="invert your images (dark ink on white paper)")
@@ -115,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--baseline", choices=["pca"], help="compare with PCA using as many components as the code"
     )
     p.add_argument("--nll", action="store_true", help="importance-sampled negative log-likelihood (nats)")
-    p.add_argument("--samples", type=int, default=1000, help="importance samples per example for --nll")
+    p.add_argument("--samples", type=int, help="importance samples per example for --nll (default 1000)")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N examples")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps or auto")
     p.add_argument("--data-dir")
@@ -163,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--atol", type=float, help="tolerance (default: the export's)")
     p.set_defaults(func=cmd_verify)
     return parser
+
+
+#: ``aezoo sample -n``: at most this many, drawn this many at a time.
+SAMPLE_LIMIT = 10_000
+SAMPLE_BATCH = 256
+#: ``aezoo reconstruct -n``: the examples one picture shows.
+RECONSTRUCT_LIMIT = 16
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -355,8 +363,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         batches = [model.read_examples(args.images, invert=args.invert)]
         label = "yours"
     else:
-        if args.n < 1:
-            raise AezooError(f"-n must be at least 1, got {args.n}")
+        if not 1 <= args.n <= RECONSTRUCT_LIMIT:
+            raise AezooError(f"-n must be between 1 and {RECONSTRUCT_LIMIT} (one picture), got {args.n}")
         split = _run_data(run, args.data_dir, args.dataset).split(args.split)
         count = min(args.n, len(split))
         batches = list(iterate(split, batch_limit(split, count), torch.arange(count)))
@@ -395,6 +403,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from aezoo import evaluation
 
+    if args.samples is not None and not args.nll:
+        raise AezooError("--samples sets the importance samples of --nll: add --nll, or drop --samples")
+    samples = 1000 if args.samples is None else args.samples
+    if samples < 1:
+        raise AezooError(f"--samples must be at least 1, got {samples}")
     run, model = _run_and_model(args.run, args.device)
     data = _run_data(run, args.data_dir, args.dataset)
     if args.limit is not None:
@@ -414,9 +427,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.baseline == "pca":
         report["pca"] = evaluation.pca_baseline(model, data, args.split, seed=seed)
     if args.nll:
-        if args.samples < 1:
-            raise AezooError(f"--samples must be at least 1, got {args.samples}")
-        report["nll"] = evaluation.log_likelihood(model, split, args.samples)
+        report["nll"] = evaluation.log_likelihood(model, split, samples)
     if args.json:
         print(json.dumps(report))
         return 0
@@ -432,7 +443,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"    {'MSE':<12} {pca['model_mse']:>10.5f} {pca['pca_mse']:>10.5f}")
         print(f"    {'BCE':<12} {pca['model_bce']:>10.5f} {pca['pca_bce']:>10.5f}")
     if "nll" in report:
-        print(f"  NLL {report['nll']['nll']:.2f} nats ({args.samples} importance samples per example)")
+        print(f"  NLL {report['nll']['nll']:.2f} nats ({samples} importance samples per example)")
     return 0
 
 
@@ -453,12 +464,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
     run, model = _run_and_model(args.run)
-    if args.n < 1:
-        raise AezooError(f"-n must be at least 1, got {args.n}")
-    if not args.temperature > 0:
-        raise AezooError(f"--temperature must be positive, got {args.temperature}")
+    if not 1 <= args.n <= SAMPLE_LIMIT:
+        raise AezooError(f"-n must be between 1 and {SAMPLE_LIMIT:,}, got {args.n}")
+    if not (args.temperature > 0 and math.isfinite(args.temperature)):
+        raise AezooError(f"--temperature must be a positive number, got {args.temperature}")
     generator = torch.Generator(device=model.device).manual_seed(args.seed)
-    outputs = model.sample(args.n, temperature=args.temperature, generator=generator)
+    outputs = torch.cat(  # in batches, so memory stays flat whatever -n is
+        [
+            model.sample(min(SAMPLE_BATCH, args.n - start), temperature=args.temperature, generator=generator)
+            for start in range(0, args.n, SAMPLE_BATCH)
+        ]
+    )
     for path in model.save_outputs(outputs, args.out or run.path / "samples"):
         print(path)
     return 0

@@ -126,7 +126,12 @@ def parse_value(owner: tuple[str, str], name: str, annotation: Any, text: str) -
     try:
         if origin is tuple:
             item_type = args[0] if args else str
-            parts = [p for p in text.replace(" ", "").strip("()[]").split(",") if p]
+            inner = text.replace(" ", "").strip("()[]")
+            parts = inner.split(",") if inner else []
+            if parts and parts[-1] == "":  # a trailing comma, as in (32,)
+                parts.pop()
+            if "" in parts:
+                raise ValueError(text)
             return tuple(parse_value(owner, name, item_type, p) for p in parts)
         if annotation is bool:
             lowered = text.lower()

@@ -238,7 +238,8 @@ class AutoEncoder(nn.Module):
     # -- generation ----------------------------------------------------------------------------
 
     def sample(self, n: int, *, temperature: float = 1.0, generator: torch.Generator | None = None) -> Any:
-        """``n`` new outputs decoded from the prior. Models without a prior cannot sample."""
+        """``n`` new outputs decoded from the prior, a tensor of ``n`` rows (``aezoo sample``
+        draws many in batches and concatenates them). Models without a prior cannot sample."""
         from aezoo.errors import AezooError
 
         raise AezooError(

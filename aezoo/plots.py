@@ -145,6 +145,11 @@ def manifold(
     normal = torch.distributions.Normal(0.0, 1.0)
     prior = isinstance(model, GaussianPrior)
     size = model.latent_size if prior else None
+    if dims is not None and not prior:
+        raise AezooError(
+            f"--dims picks two dimensions of a prior; {model.architecture} has none, so its manifold "
+            "spans the principal plane of its codes: drop --dims"
+        )
     if prior and (size == 2 or dims is not None):
         if dims is not None and not (min(dims) >= 0 and max(dims) < size and dims[0] != dims[1]):
             raise AezooError(f"--dims must be two different dimensions between 0 and {size - 1}, got {dims}")

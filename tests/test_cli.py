@@ -63,6 +63,7 @@ def test_plugins_shows_a_broken_plugin_with_its_reason(tmp_path):
         (["info", "nope"], "no architecture 'nope'"),
         (["train", "conv", "--set", "latent_dim=0"], "'latent_dim' must be >= 1, got 0"),
         (["train", "conv", "--set", "widths=a,b"], "'widths' must be list of int, got 'a,b'"),
+        (["train", "conv", "--set", "widths=32,,64"], "'widths' must be list of int, got '32,,64'"),
         (["train", "conv", "--lr", "-1"], "trainer: setting 'lr' must be"),
         (["train", "conv", "--optimizer", "adm"], "'optimizer' must be one of adam"),
         (["train", "conv", "--dataset", "minst"], "did you mean 'mnist'?"),
@@ -113,7 +114,9 @@ def test_a_run_that_fails_before_its_first_save_leaves_nothing_behind(mnist_dir,
     (tmp_path / "file").write_text("")
     inside_a_file = aezoo(*args[:-1], str(tmp_path / "file" / "run"))
     assert inside_a_file.returncode == 2 and "Traceback" not in inside_a_file.stderr
-    assert inside_a_file.stderr.strip() == f"aezoo: error: {tmp_path}/file/run: Not a directory; check the path"
+    assert (
+        inside_a_file.stderr.strip() == f"aezoo: error: {tmp_path}/file/run: Not a directory; check the path"
+    )
     stale = tmp_path / "stale"  # a folder left by an older version: resume says what happened
     stale.mkdir()
     config = {"architecture": "dense", "hparams": {}, "dataset": "mnist", "trainer": {}}

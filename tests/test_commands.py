@@ -105,6 +105,14 @@ def test_upscale_command(runs, tmp_path):
         (["evaluate", "{conv}", "--device", "cuda:64"], "CUDA"),
         (["reconstruct", "{conv}", "missing.png"], "missing.png does not exist"),
         (["plot", "curves", "not/a/run"], "is not a run folder"),
+        (["sample", "{vae}", "-n", "20000"], "-n must be between 1 and 10,000, got 20000"),
+        (["sample", "{vae}", "--temperature", "inf"], "--temperature must be a positive number, got inf"),
+        (["reconstruct", "{conv}", "-n", "17"], "-n must be between 1 and 16 (one picture), got 17"),
+        (
+            ["plot", "manifold", "{conv}", "--dims", "0,1"],
+            "conv has none, so its manifold spans the principal",
+        ),
+        (["evaluate", "{vae}", "--samples", "5"], "--samples sets the importance samples of --nll"),
     ],
 )
 def test_command_mistakes_are_one_line(runs, args, message):

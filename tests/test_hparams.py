@@ -46,6 +46,9 @@ def test_parse_assignments_types_values():
         parse_assignments(hp, ["latent_dim=big"])
     with pytest.raises(HParamError, match="needs a value"):
         parse_assignments(hp, ["latent_dim"])
+    assert parse_assignments(hp, ["widths=(32,)"]) == {"widths": (32,)}  # a trailing comma is Python's
+    with pytest.raises(HParamError, match=r"'widths' must be list of int, got '32,,64'"):
+        parse_assignments(hp, ["widths=32,,64"])  # a missing number is not dropped silently
 
 
 def test_describe_lists_every_field_with_doc():
