@@ -70,6 +70,10 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
+        if path.suffix != ".safetensors":
+            raise AezooError(
+                f"{path} is not a weights file; give a run folder or a .safetensors file"
+            ) from exc
         raise AezooError(
             f"{path} is not a readable safetensors file ({_short(exc)}); it is corrupt or "
             "truncated: train again or restore it"
@@ -200,5 +204,9 @@ def optimizer_from_state(
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+    """The first line of an error that says something (torch's load_state_dict opens with a
+    heading such as "Error(s) in loading state_dict for Model:")."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        lines = lines[1:]
+    return lines[0][:200] if lines else type(exc).__name__

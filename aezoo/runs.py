@@ -51,6 +51,8 @@ class Run:
     def open(cls, path: str | os.PathLike[str]) -> Run:
         """An existing run folder, with a clear error when it is not one."""
         run = cls(path)
+        if run.path.is_file():
+            raise AezooError(f"{run.path} is a file, not a run folder; give the folder that holds it")
         if not run.path.is_dir():
             raise AezooError(f"{run.path} is not a run folder (no such directory)")
         if not (run.path / CONFIG_FILE).exists():

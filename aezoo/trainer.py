@@ -406,8 +406,9 @@ def train(
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
     )
+    limited = data.limited(config.limit_train, config.limit_eval)  # what the trainer will use
     (echo or (lambda line: print(line, file=sys.stderr)))(
-        f"training {arch.name} on {dataset} ({len(data.train)} train / {len(data.val)} val) "
+        f"training {arch.name} on {dataset} ({len(limited.train)} train / {len(limited.val)} val) "
         f"on {device} → {run.path}"
     )
     try:

@@ -86,6 +86,7 @@ def test_train_then_resume_end_to_end(mnist_dir, tmp_path):
     result = aezoo("train", "dense", "--set", "hidden=64", "--max-steps", "5", "--out", str(run), *common)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(run)
+    assert "training dense on mnist (256 train / 128 val) on cpu" in result.stderr
     assert (run / "model.safetensors").exists() and (run / "reconstructions.png").exists()
     again = aezoo("train", "--resume", str(run), "--max-steps", "9", "--no-progress")
     assert again.returncode == 0, again.stderr

@@ -112,11 +112,23 @@ def test_load_rejects_missing_corrupt_and_foreign_files(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(AezooError, match="corrupt"):
         aezoo.load(path)
-    from safetensors.torch import save_file
+    from safetensors.torch import load_file, save_file
 
     save_file({"w": torch.zeros(2)}, str(tmp_path / "plain.safetensors"))
     with pytest.raises(AezooError, match="without aezoo metadata"):
         aezoo.load(tmp_path / "plain.safetensors")
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(AezooError, match=r"config\.json is not a weights file; give a run folder or a"):
+        aezoo.load(tmp_path / "config.json")
+    model = aezoo.create("dense", hidden=(8,), latent_dim=4)
+    mismatched = tmp_path / "mismatched.safetensors"
+    aezoo.save(model, mismatched)
+    tensors = load_file(str(mismatched))
+    metadata = aezoo.checkpoint.read_metadata(mismatched)
+    metadata["aezoo.hparams"] = metadata["aezoo.hparams"].replace('"latent_dim": 4', '"latent_dim": 8')
+    save_file(tensors, str(mismatched), metadata=metadata)
+    with pytest.raises(AezooError, match=r"do not fit .* \(size mismatch for \S+: copying a param"):
+        aezoo.load(mismatched)
 
 
 @pytest.mark.parametrize("split_at", [4, 8, 11])  # mid-epoch, at an epoch's end, mid-epoch later
