@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import sys
 from collections.abc import Sequence
@@ -99,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run")
     p.add_argument("images", nargs="*", help="image files (default: examples of the dataset's --split)")
     p.add_argument("-o", "--out", help="output PNG (default: RUN/reconstructions-SPLIT.png)")
-    p.add_argument("-n", type=int, default=16, help="examples from the dataset (default and most: 16)")
+    p.add_argument(
+        "-n", type=int, help="examples from the dataset (default and most: what one picture shows)"
+    )
     p.add_argument("--split", default="test")
     p.add_argument("--dataset", help="examples from another dataset (default: the run's), e.g. images:PATH")
     p.add_argument("--invert", action="store_true", help="invert your images (dark ink on white paper)")
@@ -166,11 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Errors of a path itself (the rest, such as a full disk, are reported as they are).
+PATH_ERRORS = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EACCES, errno.EROFS}
+
 #: ``aezoo sample -n``: at most this many, drawn this many at a time.
 SAMPLE_LIMIT = 10_000
 SAMPLE_BATCH = 256
-#: ``aezoo reconstruct -n``: the examples one picture shows.
-RECONSTRUCT_LIMIT = 16
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -180,11 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AezooError as exc:
         print(f"aezoo: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except OSError as exc:  # a path you gave that cannot be used: a folder inside a file, say
+    except OSError as exc:  # a path you gave that cannot be used (a folder inside a file, say)
         if exc.filename is None:
             raise
         path = exc.filename2 or exc.filename  # os.replace(tmp, yours) names yours second
-        print(f"aezoo: error: {path}: {exc.strerror or exc}; check the path", file=sys.stderr)
+        hint = "; check the path" if exc.errno in PATH_ERRORS else ""
+        print(f"aezoo: error: {path}: {exc.strerror or exc}{hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("aezoo: interrupted", file=sys.stderr)
@@ -363,10 +368,15 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         batches = [model.read_examples(args.images, invert=args.invert)]
         label = "yours"
     else:
-        if not 1 <= args.n <= RECONSTRUCT_LIMIT:
-            raise AezooError(f"-n must be between 1 and {RECONSTRUCT_LIMIT} (one picture), got {args.n}")
+        limit = model.pictured_examples
+        n = limit if args.n is None else args.n
+        if not 1 <= n <= limit:
+            raise AezooError(
+                f"-n must be between 1 and {limit} (the examples a {model.architecture} picture shows), "
+                f"got {n}"
+            )
         split = _run_data(run, args.data_dir, args.dataset).split(args.split)
-        count = min(args.n, len(split))
+        count = min(n, len(split))
         batches = list(iterate(split, batch_limit(split, count), torch.arange(count)))
         label = args.split
     drawn: dict[str, list[torch.Tensor]] = {}
@@ -469,7 +479,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if not (args.temperature > 0 and math.isfinite(args.temperature)):
         raise AezooError(f"--temperature must be a positive number, got {args.temperature}")
     generator = torch.Generator(device=model.device).manual_seed(args.seed)
-    outputs = torch.cat(  # in batches, so memory stays flat whatever -n is
+    outputs = torch.cat(  # decoded in batches: the decoder's activations stay small
         [
             model.sample(min(SAMPLE_BATCH, args.n - start), temperature=args.temperature, generator=generator)
             for start in range(0, args.n, SAMPLE_BATCH)

@@ -167,7 +167,7 @@ class ImageAutoEncoder(AutoEncoder):
     @torch.no_grad()
     def pictures(self, inputs: Any, targets: Any) -> dict[str, torch.Tensor]:
         """``reconstructions``: originals over reconstructions, up to 16 per row."""
-        n = min(16, len(inputs))
+        n = min(self.pictured_examples, len(inputs))
         rows = [targets[:n], self(inputs[:n])]
         return {"reconstructions": image_rows(rows)}
 

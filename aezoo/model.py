@@ -151,6 +151,8 @@ class AutoEncoder(nn.Module):
     #: ``aezoo reconstruct RUN FILES`` also writes the reconstructions with :meth:`save_outputs`
     #: (for outputs a picture does not replace, such as MIDI melodies).
     writes_reconstructions: bool = False
+    #: The most examples :meth:`pictures` draws (``aezoo reconstruct -n`` allows up to this).
+    pictured_examples: int = 16
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -159,7 +161,9 @@ class AutoEncoder(nn.Module):
 
         ``train`` is False for validation and test; randomness there (noise, crops) must come
         from the global torch generator, which the trainer seeds identically for every
-        evaluation.
+        evaluation. A batch without the keys the model reads (a dataset of another kind) raises
+        :class:`aezoo.AezooError` naming the data it reads (image models get this from
+        ``ImageAutoEncoder.images_in``); the conformance kit checks it.
         """
         raise NotImplementedError
 

@@ -7,7 +7,6 @@ import dataclasses
 import math
 import os
 import platform
-import shutil
 import signal
 import sys
 import threading
@@ -25,7 +24,7 @@ from aezoo.errors import AezooError
 from aezoo.evaluation import evaluate_split
 from aezoo.hparams import HParams, hparam
 from aezoo.model import OPTIMIZERS, AutoEncoder, OptimizerConfig
-from aezoo.runs import Run, new_run_dir
+from aezoo.runs import CONFIG_FILE, METRICS_FILE, Run, new_run_dir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -299,11 +298,7 @@ class Trainer:
     def restore(self) -> None:
         """Continue from the run folder's last checkpoint (weights, optimisers, RNG, position)."""
         path = self.run.path / checkpoint.LAST_FILE
-        if not path.exists():
-            raise AezooError(
-                f"{self.run.path} holds no checkpoint to resume from (its training stopped before "
-                "the first save); start a new run instead"
-            )
+        _require_checkpoint(self.run)
         last = checkpoint.load(path, device=self.device)
         if last.hparams != self.model.hparams:
             raise AezooError(
@@ -419,18 +414,18 @@ def train(
 
 
 def _discard_unsaved(run: Run, *, keep_folder: bool) -> None:
-    """Undo a run folder whose training failed before its first checkpoint (a model that cannot
-    read the dataset, say), so the same ``--out`` works again; one with a checkpoint stays."""
-    if (run.path / checkpoint.LAST_FILE).exists() or (run.path / checkpoint.MODEL_FILE).exists():
+    """Take back the config of a run that failed before its first step was logged (a model that
+    cannot read the dataset, say), and the folder if this call made it, so the same ``--out``
+    works again. A run with metrics or a checkpoint stays as it is, and so does anything else."""
+    written = [run.path / name for name in (METRICS_FILE, checkpoint.LAST_FILE, checkpoint.MODEL_FILE)]
+    if any(path.exists() for path in written):
         return
-    if keep_folder:  # it was empty before: leave it empty
-        for child in run.path.iterdir():
-            if child.is_dir():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
-    else:
-        shutil.rmtree(run.path, ignore_errors=True)
+    try:
+        (run.path / CONFIG_FILE).unlink(missing_ok=True)
+        if not keep_folder and not any(run.path.iterdir()):
+            run.path.rmdir()
+    except OSError:
+        pass  # the training's own error is the one to report
 
 
 def resume(
@@ -447,6 +442,7 @@ def resume(
 
     run = Run.open(run_path)
     saved = run.config
+    _require_checkpoint(run)
     values = dict(saved["trainer"])
     if epochs is not None:
         values["epochs"] = epochs
@@ -464,6 +460,14 @@ def resume(
     trainer.restore()
     trainer.echo(f"resuming {run.path} at step {trainer.pos.step} (epoch {trainer.pos.epoch})")
     return trainer.fit()
+
+
+def _require_checkpoint(run: Run) -> None:
+    if not (run.path / checkpoint.LAST_FILE).exists():
+        raise AezooError(
+            f"{run.path} has no {checkpoint.LAST_FILE} to resume from; start a new run (its "
+            f"{checkpoint.MODEL_FILE}, if there, still loads)"
+        )
 
 
 class _StopFlag:

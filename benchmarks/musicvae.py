@@ -16,9 +16,10 @@ against flat (folk tunes), and decoder latency in onnxruntime against PyTorch ea
   windows of the Bach chorales number only 301, too few to tell the decoders apart). Anchor: the
   paper's 16-bar melody models, hierarchical 0.81 / flat 0.62 sampled. Target: hierarchical ahead
   by ≥ 0.1. `--decoders flat` and `--decoders hierarchical` can run side by side (one process
-  each); the results file pairs their rows either way. `--sizes-16bar musicvae` trains MusicVAE's
-  own configurations instead (flat-mel_16bar, 235M parameters; hierdec-mel_16bar, 176M): a GPU's
-  work.
+  each); the results file pairs their rows either way. `--sizes-16bar musicvae` trains the models
+  of MusicVAE's own configurations instead (flat-mel_16bar, 235M parameters; hierdec-mel_16bar,
+  176M): a GPU's work. Their batch (512) and learning rate (1e-3) are not applied: pass
+  `--batch-size-16bar 512 --lr 1e-3` for those.
 - Every trained row also gives the per-note accuracies (the fraction of each test window's note
   onsets reproduced) and the test set's share of holds, the per-step accuracy of a decoder that
   writes nothing else: 0.49 on the folk tunes, 0.76 on the 2-bar chorales.
@@ -68,7 +69,7 @@ SIXTEEN = {
     "free_bits": 32.0,
     "beta_rate": 0.0,
 }
-#: ``--sizes-16bar musicvae``: MusicVAE's own 16-bar configurations (176M and 235M parameters).
+#: ``--sizes-16bar musicvae``: MusicVAE's own 16-bar model sizes (flat 235M parameters, hierarchical 176M).
 MUSICVAE_16BAR = {"flat": "flat-mel_16bar", "hierarchical": "hierdec-mel_16bar"}
 
 

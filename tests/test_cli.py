@@ -123,7 +123,7 @@ def test_a_run_that_fails_before_its_first_save_leaves_nothing_behind(mnist_dir,
     config = {"architecture": "dense", "hparams": {}, "dataset": "mnist", "trainer": {}}
     (stale / "config.json").write_text(json.dumps(config))
     resumed = aezoo("train", "--resume", str(stale))
-    assert resumed.returncode == 2 and "holds no checkpoint to resume from" in resumed.stderr
+    assert resumed.returncode == 2 and "has no last.safetensors to resume from" in resumed.stderr
 
 
 @pytest.mark.parametrize(

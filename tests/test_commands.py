@@ -107,7 +107,7 @@ def test_upscale_command(runs, tmp_path):
         (["plot", "curves", "not/a/run"], "is not a run folder"),
         (["sample", "{vae}", "-n", "20000"], "-n must be between 1 and 10,000, got 20000"),
         (["sample", "{vae}", "--temperature", "inf"], "--temperature must be a positive number, got inf"),
-        (["reconstruct", "{conv}", "-n", "17"], "-n must be between 1 and 16 (one picture), got 17"),
+        (["reconstruct", "{conv}", "-n", "17"], "-n must be between 1 and 16 (the examples a conv picture"),
         (
             ["plot", "manifold", "{conv}", "--dims", "0,1"],
             "conv has none, so its manifold spans the principal",

@@ -177,3 +177,23 @@ def test_wrong_image_shape_is_a_user_error(tmp_path):
     model = aezoo.create("conv", **SMALL_CONV, image_size=32)
     with pytest.raises(AezooError, match=r"expects images of shape 1×32×32 .*got 1×28×28"):
         model.prepare_batch({"image": torch.zeros(2, 28, 28, dtype=torch.uint8)}, train=True)
+
+
+def test_a_run_that_logged_steps_keeps_its_folder_when_training_fails(mnist_dir, tmp_path, monkeypatch):
+    from aezoo.runs import Run
+    from aezoo_dense.model import DenseAutoEncoder
+
+    original = DenseAutoEncoder.loss
+    calls = []
+
+    def fails_at_the_third_step(self, inputs, targets, step=None):
+        calls.append(step)
+        if len(calls) == 3:
+            raise AezooError("diverged")
+        return original(self, inputs, targets, step)
+
+    monkeypatch.setattr(DenseAutoEncoder, "loss", fails_at_the_third_step)
+    with pytest.raises(AezooError, match="diverged"):
+        aezoo.train("dense", config=small_config(log_every=1), out=tmp_path / "run", progress=False)
+    run = Run.open(tmp_path / "run")  # the curve that shows what went wrong is still there
+    assert [r["step"] for r in run.metrics("train")] == [1, 2]

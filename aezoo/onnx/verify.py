@@ -76,11 +76,14 @@ def verify(
             continue
         tolerance = atol if atol is not None else entry.get("atol", manifest["validation"]["atol"])
         try:
-            reports = validate_part(part, root / entry["file"], tolerance, None, runtime, VERIFY_BATCHES)
+            validation.session(root / entry["file"], runtime)
+        except ImportError:
+            raise
         except Exception as exc:  # a damaged file the runtime cannot even load
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             problems.append(f"{entry['file']} cannot be loaded by {runtime} ({reason}): export again")
             continue
+        reports = validate_part(part, root / entry["file"], tolerance, None, runtime, VERIFY_BATCHES)
         text = validation.describe(reports, key, tolerance)
         lines.append(text)
         if not all(r.passed for r in reports):

@@ -49,7 +49,7 @@ class DenoisingAutoEncoder(ConvAutoEncoder):
     @torch.no_grad()
     def pictures(self, inputs: Any, targets: Any) -> dict[str, torch.Tensor]:
         """``reconstructions``: noisy over denoised over clean."""
-        n = min(16, len(inputs))
+        n = min(self.pictured_examples, len(inputs))
         return {"reconstructions": image_rows([inputs[:n], self(inputs[:n]), targets[:n]])}
 
 

@@ -243,6 +243,9 @@ class MusicVAE(GaussianPrior, AutoEncoder):
 
     #: ``aezoo reconstruct RUN FILES`` writes the reconstructions as files (MIDI) too.
     writes_reconstructions = True
+    pictured_examples = 8
+    #: ``save_outputs`` draws the piano roll of at most this many melodies (all get a MIDI file).
+    pianoroll_melodies = 64
 
     def __init__(self, hp: MusicVAEHParams) -> None:
         super().__init__()
@@ -490,8 +493,9 @@ class MusicVAE(GaussianPrior, AutoEncoder):
         return {"tokens": torch.stack(rows).to(self.device)}
 
     def save_outputs(self, outputs: torch.Tensor, path: str | os.PathLike[str]) -> list[Path]:
-        """One MIDI file per melody (``STEM-1.mid``, ...) and ``STEM-pianoroll.png``; ``path`` a
-        folder (existing, or written with a trailing slash) means ``FOLDER/melody-1.mid``, ..."""
+        """One MIDI file per melody (``STEM-1.mid``, ...) and ``STEM-pianoroll.png`` of the first
+        ``pianoroll_melodies``; ``path`` a folder (existing, or written with a trailing slash)
+        means ``FOLDER/melody-1.mid``, ..."""
         from aezoo_musicvae.midi import write_melody
         from aezoo_musicvae.pianoroll import piano_rolls, save_png
 
@@ -506,7 +510,7 @@ class MusicVAE(GaussianPrior, AutoEncoder):
             write_melody(row, stem.with_name(f"{stem.name}-{i + 1:0{width}d}.mid"))
             for i, row in enumerate(tokens)
         ]
-        roll = piano_rolls([[row] for row in tokens])
+        roll = piano_rolls([[row] for row in tokens[: self.pianoroll_melodies]])
         written.append(save_png(roll, stem.with_name(f"{stem.name}-pianoroll.png")))
         return written
 
@@ -516,7 +520,7 @@ class MusicVAE(GaussianPrior, AutoEncoder):
         (orange), up to 8."""
         from aezoo_musicvae.pianoroll import piano_rolls
 
-        n = min(8, len(inputs))
+        n = min(self.pictured_examples, len(inputs))
         recon = self(inputs[:n]).cpu().numpy()
         originals = targets[:n].cpu().numpy()
         return {"reconstructions": piano_rolls([[originals[i], recon[i]] for i in range(n)])}

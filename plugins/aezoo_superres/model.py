@@ -218,7 +218,7 @@ class SuperResolution(ImageAutoEncoder):
     @torch.no_grad()
     def pictures(self, inputs: Any, targets: Any) -> dict[str, torch.Tensor]:
         """``reconstructions``: bicubic over the model over the ground truth."""
-        n = min(8, len(inputs))
+        n = min(self.pictured_examples, len(inputs))
         if n == 1 and targets.shape[-1] > 96:  # one photo: show a 96-pixel crop of each, larger
             h, w = targets.shape[-2:]
             top, left = (h - 96) // 2, (w - 96) // 2
