@@ -1,8 +1,9 @@
-"""Atomic file writes: a reader never sees a half-written file."""
+"""Files: atomic writes (a reader never sees a half-written file) and checksums."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -42,3 +43,12 @@ def make_public(path: str | os.PathLike[str], *, directory: bool = False) -> Non
     mask = os.umask(0)
     os.umask(mask)
     os.chmod(path, (0o777 if directory else 0o666) & ~mask)
+
+
+def sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file's bytes, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

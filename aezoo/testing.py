@@ -267,7 +267,8 @@ def check_manifest_complete(architecture: str, hparams: Mapping[str, Any] | None
     """The export manifest says everything another runtime needs, and each file says it too."""
     import onnx
 
-    from aezoo.onnx.exporter import MAX_IR_VERSION, sha256
+    from aezoo.fileio import sha256
+    from aezoo.onnx.exporter import MAX_IR_VERSION
 
     root = _exported(architecture, _key(hparams, architecture))
     manifest = json.loads((root / "aezoo-export.json").read_text())

@@ -127,6 +127,10 @@ def test_verify_reports_a_swapped_file(trained_run, tmp_path):
     out = tmp_path / "exp"
     aezoo.export(trained_run.path, out)
     (out / "encoder.onnx").write_bytes((out / "decoder.onnx").read_bytes())
+    swapped = aezoo.load_export(out)  # loading it to run it says so too, before any numbers
+    with pytest.raises(AezooError, match=r"encoder\.onnx does not match the manifest's sha256"):
+        swapped.encoder(np.zeros((1, 1, 28, 28), np.float32))
+    assert swapped.decoder(np.zeros((1, 16), np.float32))["image"].shape == (1, 1, 28, 28)
     result = run_cli("verify", str(out))
     assert result.returncode == 1
     assert "encoder.onnx does not match the manifest's sha256: it was modified or swapped" in result.stderr

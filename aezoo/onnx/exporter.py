@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import hashlib
 import io
 import json
 import logging
@@ -27,7 +26,7 @@ import torch
 
 from aezoo._version import __version__
 from aezoo.errors import AezooError
-from aezoo.fileio import make_public
+from aezoo.fileio import make_public, sha256
 from aezoo.model import DEFAULT_EXPORT_ATOL, AutoEncoder, ExportPart
 from aezoo.onnx import validation
 from aezoo.onnx.runtime import MANIFEST_FILE
@@ -571,11 +570,3 @@ def _toposort(graph: Any) -> None:
 
 def _default_opset(proto: Any) -> int:
     return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), -1)
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -49,9 +49,21 @@ class OnnxPart:
 
     @property
     def session(self) -> Any:
+        """The onnxruntime session, made on first use from a file checked against the manifest's
+        sha256, so a modified or swapped file is an error rather than wrong numbers."""
         if self._session is None:
             import onnxruntime as ort
 
+            from aezoo.fileio import sha256
+
+            if not self.path.exists():
+                raise AezooError(f"{self.path} is missing; export again")
+            expected = self.entry.get("sha256")
+            if expected and sha256(self.path) != expected:
+                raise AezooError(
+                    f"{self.path} does not match the manifest's sha256 (it was modified or swapped); "
+                    f"export again (`aezoo verify {self.path.parent}` says more)"
+                )
             options = ort.SessionOptions()
             options.log_severity_level = 3
             self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])

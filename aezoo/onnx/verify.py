@@ -33,7 +33,8 @@ def verify(
     """Checksums against the manifest, then parity with the weights in ``runtime``
     (``onnxruntime``, or ``reference``: ``onnx.reference.ReferenceEvaluator``)."""
     from aezoo import checkpoint
-    from aezoo.onnx.exporter import sha256, validate_part
+    from aezoo.fileio import sha256
+    from aezoo.onnx.exporter import validate_part
 
     if runtime not in validation.RUNTIMES:
         raise AezooError(f"--runtime must be one of {', '.join(validation.RUNTIMES)}, got {runtime!r}")
