@@ -302,7 +302,7 @@ class Trainer:
         last = checkpoint.load(path, device=self.device)
         if last.hparams != self.model.hparams:
             raise AezooError(
-                f"the hyperparameters in {self.run.path / 'config.json'} differ from those "
+                f"the hyperparameters in {self.run.path / CONFIG_FILE} differ from those "
                 f"{path.name} was trained with; restore the config to resume"
             )
         self.model.load_state_dict(last.state_dict())
