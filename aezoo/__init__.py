@@ -12,7 +12,7 @@ from aezoo._version import __version__
 from aezoo.errors import AezooError, HParamError, PluginError
 from aezoo.hookspecs import hookimpl
 from aezoo.hparams import HParams, hparam
-from aezoo.registry import Architecture, Dataset
+from aezoo.registry import Architecture, Dataset, Pretrained
 
 if TYPE_CHECKING:
     from aezoo.model import AutoEncoder
@@ -40,16 +40,33 @@ def architecture(name: str) -> Architecture:
     return registry().architecture(name)
 
 
-def create(name: str, **hparams: Any) -> AutoEncoder:
-    """A new, untrained model of architecture ``name`` with ``hparams`` over the defaults."""
+def create(name: str, *, pretrained: str | None = None, **hparams: Any) -> AutoEncoder:
+    """A new, untrained model of architecture ``name`` with ``hparams`` over the defaults; with
+    ``pretrained="TAG"``, the trained model ``NAME:TAG`` instead (``create("vae", pretrained="mnist")``)."""
+    if pretrained is not None:
+        if hparams:
+            raise AezooError(
+                f"a pretrained model comes with its own hyperparameters; drop {', '.join(sorted(hparams))}"
+            )
+        return load(f"{name}:{pretrained}")
     return architecture(name).build(**hparams)
 
 
 def load(path: str | os.PathLike[str], device: str = "cpu") -> AutoEncoder:
-    """The model saved in a run folder or ``.safetensors`` file, in eval mode."""
+    """The model in a run folder, a ``.safetensors`` file or a pretrained entry (``"vae:mnist"``),
+    in eval mode."""
     from aezoo.checkpoint import load as _load
 
     return _load(path, device=device)
+
+
+def list_pretrained(pattern: str = "*") -> list[str]:
+    """Names of the registered pretrained models matching ``pattern`` (``"vae:*"``)."""
+    import fnmatch
+
+    from aezoo.plugins import registry
+
+    return sorted(n for n in registry().pretrained if fnmatch.fnmatchcase(n, pattern))
 
 
 def save(model: AutoEncoder, path: str | os.PathLike[str]) -> None:
@@ -94,6 +111,7 @@ __all__ = [
     "HParamError",
     "HParams",
     "PluginError",
+    "Pretrained",
     "__version__",
     "architecture",
     "create",
@@ -102,6 +120,7 @@ __all__ = [
     "hparam",
     "list_architectures",
     "list_datasets",
+    "list_pretrained",
     "load",
     "load_export",
     "register_plugin",

@@ -1,7 +1,9 @@
 """Model and trainer-state files, in safetensors only (nothing is ever pickled).
 
 A model file's metadata alone rebuilds the model: ``aezoo.architecture``, ``aezoo.hparams``
-(JSON) and ``aezoo.version``. The trainer state (optimisers, schedulers, random generators,
+(JSON) and ``aezoo.version``; ``aezoo.distribution`` names the distribution that provides the
+architecture (so a missing plugin is named) and ``aezoo.recipe`` (JSON), where known, the whole
+recipe it was trained from (architecture, hyperparameters, dataset, trainer settings). The trainer state (optimisers, schedulers, random generators,
 position in the data) goes into a second safetensors file so ``--resume`` continues exactly.
 """
 
@@ -27,22 +29,66 @@ STATE_FILE = "trainer_state.safetensors"
 FORMAT = "1"
 
 
-def save(model: AutoEncoder, path: str | os.PathLike[str], **extra: str) -> Path:
-    """Write ``model``'s weights and the metadata needed to rebuild it, atomically."""
+#: Storage precisions :func:`save` offers (floating-point tensors only; loading casts back).
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def save(
+    model: AutoEncoder,
+    path: str | os.PathLike[str],
+    *,
+    recipe: dict[str, Any] | None = None,
+    dtype: str = "float32",
+    **extra: str,
+) -> Path:
+    """Write ``model``'s weights and the metadata needed to rebuild it, atomically.
+
+    ``recipe`` (architecture, hparams, dataset, trainer) is stored whole; ``dtype`` stores the
+    floating-point tensors in a smaller precision (``float16``), cast back to the model's on load.
+    """
     if not model.architecture:
         raise ValueError("model has no architecture name: build it with aezoo.create()")
+    if dtype not in STORAGE_DTYPES:
+        raise AezooError(f"storage dtype must be one of {', '.join(STORAGE_DTYPES)}, got {dtype!r}")
     metadata = {
         "aezoo.format": FORMAT,
         "aezoo.architecture": model.architecture,
         "aezoo.hparams": json.dumps(model.hparams.to_dict(), sort_keys=True),
         "aezoo.version": __version__,
         "aezoo.torch_version": torch.__version__,
+        "aezoo.distribution": _distribution(model.architecture),
         **{f"aezoo.{k}": str(v) for k, v in extra.items()},
     }
+    if recipe is not None:
+        metadata["aezoo.recipe"] = json.dumps(recipe, sort_keys=True)
+    if dtype != "float32":
+        metadata["aezoo.storage_dtype"] = dtype
+    tensors = _storable(model.state_dict())
+    if dtype != "float32":
+        tensors = {k: v.to(STORAGE_DTYPES[dtype]) if v.is_floating_point() else v for k, v in tensors.items()}
     path = Path(path)
     with atomic_path(path) as tmp:
-        save_file(_storable(model.state_dict()), str(tmp), metadata=metadata)
+        save_file(tensors, str(tmp), metadata=metadata)
     return path
+
+
+def _distribution(architecture: str) -> str:
+    from aezoo.plugins import registry
+
+    found = registry().architectures.get(architecture)
+    return found.distribution if found is not None else ""
+
+
+def recipe_of(metadata: dict[str, str]) -> dict[str, Any] | None:
+    """The recipe stored in a model file's metadata, or None (files saved without one)."""
+    text = metadata.get("aezoo.recipe")
+    if not text:
+        return None
+    try:
+        recipe = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return recipe if isinstance(recipe, dict) else None
 
 
 def _storable(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -97,9 +143,17 @@ def resolve_model_path(path: str | os.PathLike[str]) -> Path:
 
 
 def load(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> AutoEncoder:
-    """Rebuild a model from a run folder or ``.safetensors`` file."""
+    """Rebuild a model from a run folder, a ``.safetensors`` file or a pretrained name
+    (``vae:mnist``)."""
     from aezoo.plugins import registry
 
+    if isinstance(path, str) and not Path(path).expanduser().exists():
+        from aezoo.registry import is_pretrained_name
+
+        if is_pretrained_name(path):
+            from aezoo import pretrained
+
+            return load(pretrained.weights_path(pretrained.entry(path)), device=device)
     path = resolve_model_path(path)
     metadata = read_metadata(path)
     name = metadata["aezoo.architecture"]
@@ -110,6 +164,12 @@ def load(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Au
     try:
         arch = registry().architecture(name)
     except AezooError as exc:
+        dist = metadata.get("aezoo.distribution")
+        if dist and name not in registry().architectures:
+            raise AezooError(
+                f"{path} holds a {name!r} model, whose architecture comes from the {dist!r} distribution, "
+                f"which is not installed here: pip install {dist}"
+            ) from exc
         raise AezooError(f"{path} holds a {name!r} model, but: {exc} (is its plugin installed?)") from exc
     model = arch.build(arch.make_hparams(**hparams_values))
     try:

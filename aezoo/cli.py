@@ -14,6 +14,7 @@ from aezoo.errors import AezooError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+MODEL_HELP = "run folder, .safetensors file, or pretrained name such as vae:mnist (`aezoo pretrained`)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,9 +30,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'con*'")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("info", help="describe an architecture and its hyperparameters")
-    p.add_argument("name")
+    p = sub.add_parser(
+        "info", help="describe an architecture, a pretrained model (its card) or a weights file"
+    )
+    p.add_argument("name", help="architecture, pretrained name (ARCH:TAG) or .safetensors file")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("pretrained", help="list the pretrained models: name, dataset, size, headline metric")
+    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'vae:*'")
+    p.set_defaults(func=cmd_pretrained)
 
     p = sub.add_parser("datasets", help="list datasets")
     p.set_defaults(func=cmd_datasets)
@@ -42,9 +49,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train",
         help="train an architecture into a run folder",
-        description="Train NAME into runs/NAME-TIMESTAMP (or --out), or continue a run with --resume.",
+        description="Train NAME into runs/NAME-TIMESTAMP (or --out), train a recipe with --config (options "
+        "given here override it), or continue a run with --resume.",
     )
-    p.add_argument("name", nargs="?", help="architecture (see `aezoo list`)")
+    p.add_argument("name", nargs="?", help="architecture (see `aezoo list`); optional with --config")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a recipe (.toml, or .json: a run's config.json repeats that run) to train",
+    )
+    p.add_argument(
+        "--allow-other-data",
+        action="store_true",
+        help="with --config: train even if the dataset differs from the one the recipe recorded",
+    )
     p.add_argument("--dataset", help="dataset name, or NAME:ARGUMENT (default: the architecture's)")
     p.add_argument("--data-dir", help="dataset root (default: $AEZOO_DATA, else a per-user cache)")
     p.add_argument(
@@ -80,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write encoder.onnx, decoder.onnx and aezoo-export.json, each model validated "
         "against PyTorch in onnxruntime before anything is put in place.",
     )
-    p.add_argument("run", help="run folder or .safetensors file")
+    p.add_argument("run", help="run folder, .safetensors file or pretrained name")
     p.add_argument("--out", help="export folder (default: exports/RUN_NAME)")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18, the lowest supported)")
     p.add_argument(
@@ -97,9 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "reconstruct", help="a picture of a run's model at work on test examples or your images"
     )
-    p.add_argument("run")
+    p.add_argument("run", help=MODEL_HELP)
     p.add_argument("images", nargs="*", help="image files (default: examples of the dataset's --split)")
-    p.add_argument("-o", "--out", help="output PNG (default: RUN/reconstructions-SPLIT.png)")
+    p.add_argument(
+        "-o",
+        "--out",
+        help="output PNG (default: RUN/reconstructions-SPLIT.png; ./NAME-… for a pretrained model)",
+    )
     p.add_argument(
         "-n", type=int, help="examples from the dataset (default and most: what one picture shows)"
     )
@@ -110,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("evaluate", help="metrics of a run's model on a split; PCA baseline; likelihood")
-    p.add_argument("run")
+    p.add_argument("run", help=MODEL_HELP)
     p.add_argument(
         "--split", default="test", help="train, val, test, or a dataset's extra split (default test)"
     )
@@ -127,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("interpolate", help="decode the path between the codes of two of your files")
-    p.add_argument("run")
+    p.add_argument("run", help=MODEL_HELP)
     p.add_argument("start", help="a file the model reads (an image for image models)")
     p.add_argument("end")
     p.add_argument("--steps", type=int, default=8, help="points on the path, ends included (default 8)")
@@ -137,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser("sample", help="decode samples from a generative model's prior")
-    p.add_argument("run")
+    p.add_argument("run", help=MODEL_HELP)
     p.add_argument("-n", type=int, default=64)
     p.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's noise (default 1)")
     p.add_argument("--seed", type=int, default=0)
@@ -146,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plot", help="pictures: training curves, latent scatter, decoded manifold")
     p.add_argument("what", choices=["curves", "latent", "manifold"])
-    p.add_argument("run")
+    p.add_argument("run", help=MODEL_HELP)
     p.add_argument("-o", "--out", help="output PNG (default: RUN/WHAT.png)")
     p.add_argument("--split", default="test", help="split whose codes are plotted (latent)")
     p.add_argument("--dims", help="manifold: two code dimensions, e.g. 0,1 (default: the principal plane)")
@@ -154,10 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir")
     p.set_defaults(func=cmd_plot)
 
-    p = sub.add_parser("upscale", help="upscale your image with a super-resolution run")
-    p.add_argument("run")
+    p = sub.add_parser("upscale", help="upscale your image with a super-resolution model")
+    p.add_argument("run", help="run folder, .safetensors file or pretrained name")
     p.add_argument("image")
-    p.add_argument("-o", "--out", required=True, help="output image file")
+    p.add_argument("-o", "--out", help="output image file (default: IMAGE-upscaled.png beside it)")
     p.set_defaults(func=cmd_upscale)
 
     p = sub.add_parser("verify", help="re-check an export: checksums, and parity with the run's weights")
@@ -213,18 +235,85 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from aezoo.hparams import describe
     from aezoo.plugins import registry
+    from aezoo.registry import is_pretrained_name
 
+    if Path(args.name).expanduser().is_file():
+        return _info_file(Path(args.name).expanduser())
+    if ":" in args.name and is_pretrained_name(args.name):
+        from aezoo import pretrained
+
+        print(pretrained.describe(pretrained.entry(args.name)))
+        return 0
     arch = registry().architecture(args.name)
     print(f"{arch.name}: {arch.description}")
     print(f"plugin: {arch.plugin}")
     print(f"default dataset: {arch.default_dataset}")
+    tags = [n for n in registry().pretrained if n.startswith(f"{arch.name}:")]
+    if tags:
+        print(f"pretrained: {', '.join(sorted(tags))}")
     print("hyperparameters (set with --set NAME=VALUE):")
     rows = [
         (r["name"], r["type"], _show(r["default"]), r["allowed"], r["doc"]) for r in describe(arch.hparams)
     ]
     _table(("name", "type", "default", "allowed", "doc"), rows, indent="  ")
+    return 0
+
+
+def _info_file(path: Any) -> int:
+    """What a weights file says of itself: architecture, distribution, recipe."""
+    import json
+
+    from aezoo import checkpoint
+
+    metadata = checkpoint.read_metadata(path)
+    print(
+        f"{path}: a {metadata['aezoo.architecture']!r} model saved by aezoo {metadata.get('aezoo.version', '?')}"
+    )
+    if metadata.get("aezoo.distribution"):
+        print(f"architecture from: {metadata['aezoo.distribution']}")
+    if metadata.get("aezoo.storage_dtype"):
+        print(f"stored as: {metadata['aezoo.storage_dtype']}")
+    if metadata.get("aezoo.step"):
+        print(f"step: {metadata['aezoo.step']}")
+    recipe = checkpoint.recipe_of(metadata)
+    if recipe is None:
+        print(f"hyperparameters: {metadata['aezoo.hparams']}")
+        print("no recipe recorded (saved with aezoo.save outside the trainer)")
+        return 0
+    print("recipe:")
+    print("  " + json.dumps(recipe, indent=2).replace("\n", "\n  "))
+    return 0
+
+
+def cmd_pretrained(args: argparse.Namespace) -> int:
+    import fnmatch
+    from pathlib import Path
+
+    from aezoo import pretrained
+
+    rows = []
+    for name, item in pretrained.entries().items():
+        if not fnmatch.fnmatchcase(name, args.pattern):
+            continue
+        card = pretrained.card(item)
+        if item.is_remote:
+            size = "download"
+        else:
+            size = (
+                f"{Path(item.weights).stat().st_size / 1e6:.1f} MB"
+                if Path(item.weights).exists()
+                else "missing"
+            )
+        dataset = card["dataset"].get("label") or card["dataset"].get("name", "")
+        rows.append((name, item.architecture, dataset, size, pretrained.headline(card)))
+    if not rows:
+        print(f"no pretrained model matches {args.pattern!r}", file=sys.stderr)
+        return 1
+    _table(("name", "architecture", "dataset", "size", "headline (full test set)"), rows)
     return 0
 
 
@@ -275,12 +364,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         given = {f"--{k.replace('_', '-')}" for k, v in settings.items() if v is not None}
         given -= {"--epochs", "--max-steps"}
         given |= {flag for flag, value in (("--dataset", args.dataset), ("--set", args.assignments),
-                                             ("--out", args.out), ("--no-test", args.no_test)) if value}  # fmt: skip
+                                             ("--out", args.out), ("--no-test", args.no_test),
+                                             ("--config", args.config)) if value}  # fmt: skip
         if given:
             raise AezooError(
                 f"--resume continues a run with its own settings; drop {', '.join(sorted(given))} "
                 "(only --epochs and --max-steps may extend it)"
             )
+        from aezoo.sources import refuse_pretrained
+
+        refuse_pretrained(args.resume, "it has no training history to resume (train its recipe instead)")
         if args.name:
             from aezoo.runs import Run
 
@@ -296,26 +389,43 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         print(args.resume)
         return 0
-    if not args.name:
-        raise AezooError("name an architecture to train (see `aezoo list`), or --resume RUN")
+    if args.allow_other_data and not args.config:
+        raise AezooError("--allow-other-data goes with --config (a recipe that recorded its data)")
     from aezoo.hparams import parse_assignments
-    from aezoo.plugins import registry
+    from aezoo.recipes import read_recipe, recipe_from_dict
 
-    arch = registry().architecture(args.name)
-    values = parse_assignments(arch.hparams, args.assignments)
-    hparams = arch.make_hparams(**values)
+    recipe = read_recipe(args.config) if args.config else None
+    if recipe is None:
+        if not args.name:
+            raise AezooError(
+                "name an architecture to train (see `aezoo list`), --config FILE, or --resume RUN"
+            )
+        recipe = recipe_from_dict({"architecture": args.name}, "the command line")
+    elif args.name and args.name != recipe.architecture:
+        raise AezooError(
+            f"{args.config} trains {recipe.architecture!r}, not {args.name!r}; drop the name or the --config"
+        )
+    arch, recorded_hparams, recorded_trainer = recipe.resolve()
+    values = {**recorded_hparams.to_dict(), **parse_assignments(arch.hparams, args.assignments)}
+    hparams = arch.make_hparams(**values) if args.assignments else recorded_hparams
     settings = {key: value for key, value in settings.items() if value is not None}
     if args.no_test:
         settings["evaluate_test"] = False
-    config = trainer.TrainConfig.from_dict(settings)
+    config = trainer.TrainConfig.from_dict({**recorded_trainer.to_dict(), **settings})
+    dataset = args.dataset or recipe.dataset
+    expect = None
+    if args.config and not args.allow_other_data and (not args.dataset or args.dataset == recipe.dataset):
+        expect = recipe.provenance.get("dataset_info")
     run = trainer.train(
         arch.name,
-        args.dataset,
+        dataset,
         hparams=hparams,
         config=config,
         out=args.out,
         data_dir=args.data_dir,
         progress=progress,
+        expect_data=expect,
+        recipe_source=str(args.config),
     )
     print(run.path)
     return 0
@@ -342,19 +452,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_and_model(path: str, device: str = "cpu") -> tuple[Any, Any]:
-    from aezoo.checkpoint import load
-    from aezoo.runs import Run
-    from aezoo.trainer import select_device
+def _source(spec: str, device: str = "cpu") -> Any:
+    from aezoo.sources import open_source
 
-    run = Run.open(path)
-    return run, load(run.path, device=select_device(device))
+    return open_source(spec, device)
 
 
-def _run_data(run: Any, data_dir: str | None, dataset: str | None = None) -> Any:
+def _source_data(source: Any, data_dir: str | None, dataset: str | None = None) -> Any:
     from aezoo.data import load_data
 
-    return load_data(dataset or run.config["dataset"], data_dir=data_dir, seed=0)
+    return load_data(dataset or source.dataset, data_dir=data_dir, seed=0)
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
@@ -363,7 +470,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from aezoo.data import batch_limit, iterate, to_device
     from aezoo.image import save_picture, side_by_side
 
-    run, model = _run_and_model(args.run)
+    source = _source(args.run)
+    model = source.model
     if args.images:
         batches = [model.read_examples(args.images, invert=args.invert)]
         label = "yours"
@@ -375,7 +483,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
                 f"-n must be between 1 and {limit} (the examples a {model.architecture} picture shows), "
                 f"got {n}"
             )
-        split = _run_data(run, args.data_dir, args.dataset).split(args.split)
+        split = _source_data(source, args.data_dir, args.dataset).split(args.split)
         count = min(n, len(split))
         batches = list(iterate(split, batch_limit(split, count), torch.arange(count)))
         label = args.split
@@ -399,10 +507,10 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         elif args.out:
             path = f"{args.out.removesuffix('.png')}-{stem}.png"
         else:
-            path = run.path / f"{stem}-{label}.png"
+            path = source.output(f"{stem}-{label}.png")
         print(save_picture(image, path))
     if outputs is not None:  # your files' reconstructions as files too (MIDI for melodies)
-        files_stem = args.out.removesuffix(".png") if args.out else run.path / f"reconstructions-{label}"
+        files_stem = args.out.removesuffix(".png") if args.out else source.output(f"reconstructions-{label}")
         for path in model.save_outputs(outputs, files_stem):
             print(path)
     return 0
@@ -418,16 +526,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     samples = 1000 if args.samples is None else args.samples
     if samples < 1:
         raise AezooError(f"--samples must be at least 1, got {samples}")
-    run, model = _run_and_model(args.run, args.device)
-    data = _run_data(run, args.data_dir, args.dataset)
+    source = _source(args.run, args.device)
+    model = source.model
+    data = _source_data(source, args.data_dir, args.dataset)
     if args.limit is not None:
         if args.limit < 1:
             raise AezooError(f"--limit must be at least 1, got {args.limit}")
         data = data.limited(args.limit, args.limit)
     split = data.split(args.split)
-    seed = int(run.config.get("seed", 0)) + 2
+    seed = source.seed + 2
     report: dict[str, Any] = {
-        "run": str(run.path),
+        "model": args.run,
         "dataset": data.name,
         "split": args.split,
         "examples": len(split),
@@ -460,12 +569,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_interpolate(args: argparse.Namespace) -> int:
     from aezoo.evaluation import interpolate
 
-    run, model = _run_and_model(args.run)
+    source = _source(args.run)
+    model = source.model
     if not 2 <= args.steps <= 256:
         raise AezooError(f"--steps must be between 2 and 256, got {args.steps}")
     batch = model.read_examples([args.start, args.end], invert=args.invert)
     outputs = interpolate(model, batch, args.steps, spherical=not args.linear)
-    for path in model.save_outputs(outputs, args.out or run.path / "interpolation"):
+    for path in model.save_outputs(outputs, source.output("interpolation", args.out)):
         print(path)
     return 0
 
@@ -473,7 +583,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
-    run, model = _run_and_model(args.run)
+    source = _source(args.run)
+    model = source.model
     if not 1 <= args.n <= SAMPLE_LIMIT:
         raise AezooError(f"-n must be between 1 and {SAMPLE_LIMIT:,}, got {args.n}")
     if not (args.temperature > 0 and math.isfinite(args.temperature)):
@@ -485,7 +596,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             for start in range(0, args.n, SAMPLE_BATCH)
         ]
     )
-    for path in model.save_outputs(outputs, args.out or run.path / "samples"):
+    for path in model.save_outputs(outputs, source.output("samples", args.out)):
         print(path)
     return 0
 
@@ -495,14 +606,17 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     if args.what == "curves":
         from aezoo.runs import Run
+        from aezoo.sources import refuse_pretrained
 
+        refuse_pretrained(args.run, "training curves come from a run's metrics.jsonl")
         run = Run.open(args.run)
         print(plots.curves(run, args.out))
         return 0
-    run, model = _run_and_model(args.run)
-    out = args.out or run.path / f"{args.what}.png"
+    source = _source(args.run)
+    model = source.model
+    out = source.output(f"{args.what}.png", args.out)
     if args.what == "latent":
-        print(plots.latent(model, _run_data(run, args.data_dir), out, split=args.split))
+        print(plots.latent(model, _source_data(source, args.data_dir), out, split=args.split))
         return 0
     dims = None
     if args.dims:
@@ -517,7 +631,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     prior_plane = isinstance(model, GaussianPrior) and (dims is not None or model.latent_size == 2)
     needs_data = not prior_plane
-    data = _run_data(run, args.data_dir) if needs_data else None
+    data = _source_data(source, args.data_dir) if needs_data else None
     print(plots.manifold(model, data, out, steps=args.steps, dims=dims))
     return 0
 
@@ -527,10 +641,12 @@ def cmd_upscale(args: argparse.Namespace) -> int:
 
     from aezoo.model import Upscaler
 
-    _, model = _run_and_model(args.run)
+    model = _source(args.run).model
     if not isinstance(model, Upscaler):
         raise AezooError(f"{args.run} holds a {model.architecture!r} model, which does not upscale images")
-    print(model.upscale_file(Path(args.image), Path(args.out)))
+    image = Path(args.image)
+    out = Path(args.out) if args.out else image.with_name(f"{image.stem}-upscaled.png")
+    print(model.upscale_file(image, out))
     return 0
 
 

@@ -190,6 +190,41 @@ def first_examples(split: Split, n: int) -> Batch:
     return split.batch(indices[: batch_limit(split, len(indices))])
 
 
+#: Examples of a split that is not held as tensors hashed by :func:`fingerprint` (their batches
+#: may be drawn at random: crops; they are drawn under a fixed seed).
+FINGERPRINT_EXAMPLES = 512
+
+
+def fingerprint(data: DataSplits) -> str:
+    """A short hash of what a dataset holds (split sizes and contents), so a replay can tell that a
+    subset or a re-parsed corpus is not the data a recipe was trained on."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    splits = {"train": data.train, "val": data.val, "test": data.test, **data.extra}
+    with torch.random.fork_rng():
+        for name, split in splits.items():
+            digest.update(f"{name}:{len(split)};".encode())
+            if isinstance(split, TensorSplit):
+                batches = [split.tensors]
+            else:
+                torch.manual_seed(0)
+                n = min(len(split), FINGERPRINT_EXAMPLES)
+                batches = list(iterate(split, batch_limit(split, 64), torch.arange(n)))
+            for batch in batches:
+                for key in sorted(batch):
+                    tensor = batch[key].contiguous()
+                    digest.update(f"{key}{tuple(tensor.shape)}{tensor.dtype}".encode())
+                    digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()[:16]
+
+
+def describe_data(data: DataSplits) -> dict[str, Any]:
+    """``data.info`` with what a run records about the data: split sizes and :func:`fingerprint`."""
+    sizes = {"train": len(data.train), "val": len(data.val), "test": len(data.test)}
+    return {**data.info, "sizes": sizes, "fingerprint": fingerprint(data)}
+
+
 def load_data(spec: str, *, data_dir: str | os.PathLike[str] | None = None, seed: int = 0) -> DataSplits:
     """Load a dataset by ``NAME`` or ``NAME:ARGUMENT`` through the registry."""
     from aezoo.plugins import registry

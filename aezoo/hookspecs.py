@@ -5,7 +5,7 @@ A plugin is a module (or any object) exposed in the ``aezoo`` entry-point group:
     [project.entry-points.aezoo]
     my_plugin = "my_package.aezoo_plugin"
 
-whose functions are decorated with :data:`aezoo.hookimpl` and named after a hook below. Both
+whose functions are decorated with :data:`aezoo.hookimpl` and named after a hook below. The
 hooks use the *register callback* style: the plugin calls ``register(...)`` once per thing it
 provides, so aezoo knows exactly which plugin provided which name (and can name both
 distributions when two provide the same one). Hooks must be cheap: register lazily-imported
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from aezoo.registry import Architecture, Dataset
+    from aezoo.registry import Architecture, Dataset, Pretrained
 
 PROJECT = "aezoo"
 
@@ -36,3 +36,9 @@ def aezoo_register_architectures(register: Callable[[Architecture], None]) -> No
 @hookspec
 def aezoo_register_datasets(register: Callable[[Dataset], None]) -> None:
     """Register datasets: call ``register(aezoo.Dataset(...))`` for each."""
+
+
+@hookspec
+def aezoo_register_pretrained(register: Callable[[Pretrained], None]) -> None:
+    """Register pretrained models: call ``register(aezoo.Pretrained(...))`` for each (weights
+    shipped in the package, or a URL with its sha256), each with its model card and recipe."""

@@ -17,7 +17,7 @@ import pluggy
 
 from aezoo import hookspecs
 from aezoo.errors import AezooError, PluginError
-from aezoo.registry import Architecture, Dataset, Registry
+from aezoo.registry import Architecture, Dataset, Pretrained, Registry
 
 ENTRY_POINT_GROUP = "aezoo"
 STRICT_ENV = "AEZOO_STRICT_PLUGINS"
@@ -35,6 +35,9 @@ class PluginRecord:
     error: str = ""
     architectures: list[str] = dataclasses.field(default_factory=list)
     datasets: list[str] = dataclasses.field(default_factory=list)
+    pretrained: list[str] = dataclasses.field(default_factory=list)
+    #: The distribution's name alone (``aezoo``), for "pip install" hints; empty for code.
+    package: str = ""
 
 
 class PluginHost:
@@ -53,7 +56,9 @@ class PluginHost:
     def load_entry_points(self) -> None:
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "unknown distribution"
-            record = PluginRecord(name=ep.name, distribution=dist, module=ep.value)
+            record = PluginRecord(
+                name=ep.name, distribution=dist, module=ep.value, package=ep.dist.name if ep.dist else ""
+            )
             if ep.name in self.records:
                 record.status, record.error = (
                     "broken",
@@ -90,6 +95,7 @@ class PluginHost:
         for hook, kind in (
             (self.manager.hook.aezoo_register_architectures, Architecture),
             (self.manager.hook.aezoo_register_datasets, Dataset),
+            (self.manager.hook.aezoo_register_pretrained, Pretrained),
         ):
             for impl in hook.get_hookimpls():
                 if impl.plugin_name != name:
@@ -99,7 +105,7 @@ class PluginHost:
                 def register(item: Any, kind: type = kind, added: list[Any] = added) -> None:
                     if not isinstance(item, kind):
                         raise TypeError(f"register() takes an aezoo.{kind.__name__}, got {item!r}")
-                    item = dataclasses.replace(item, plugin=label)
+                    item = dataclasses.replace(item, plugin=label, distribution=record.package)
                     conflict = self.registry.add(item)
                     if conflict:
                         self._conflict(record, conflict)
@@ -111,22 +117,31 @@ class PluginHost:
                 except PluginError:
                     raise
                 except Exception as exc:
-                    for item in added:  # roll back a half-registered plugin
-                        table = (
-                            self.registry.architectures
-                            if isinstance(item, Architecture)
-                            else self.registry.datasets
-                        )
-                        table.pop(item.name, None)
+                    for undo in self._provided(record):  # roll back a half-registered plugin
+                        self.registry.table(undo)[1].pop(undo.name, None)
+                    for item in added:
+                        self.registry.table(item)[1].pop(item.name, None)
                     record.status = "broken"
                     record.error = f"registration failed: {_one_line(exc)}"
                     record.architectures.clear()
                     record.datasets.clear()
+                    record.pretrained.clear()
                     self._fail(record, exc)
                     return
                 for item in added:
-                    names = record.architectures if kind is Architecture else record.datasets
+                    names = {Architecture: record.architectures, Dataset: record.datasets}.get(
+                        kind, record.pretrained
+                    )
                     names.append(item.name)
+
+    def _provided(self, record: PluginRecord) -> list[Any]:
+        """What ``record``'s plugin registered so far (to roll it back as a whole)."""
+        reg = self.registry
+        return [
+            *(reg.architectures[n] for n in record.architectures if n in reg.architectures),
+            *(reg.datasets[n] for n in record.datasets if n in reg.datasets),
+            *(reg.pretrained[n] for n in record.pretrained if n in reg.pretrained),
+        ]
 
     def _conflict(self, record: PluginRecord, message: str) -> None:
         """Both plugins keep working, but the contested name is unusable until one goes."""

@@ -1,4 +1,4 @@
-"""What plugins register (architectures and datasets) and how names are looked up."""
+"""What plugins register (architectures, datasets, pretrained models) and how names are looked up."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import dataclasses
 import difflib
 import fnmatch
 import importlib
+import os
+import re
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aezoo.errors import AezooError
@@ -61,6 +64,8 @@ class Architecture:
     default_dataset: str
     smoke_hparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     plugin: str = ""
+    #: The installed distribution that provides it (filled in by the plugin host).
+    distribution: str = ""
 
     def __post_init__(self) -> None:
         _check_name("architecture", self.name)
@@ -115,6 +120,7 @@ class Dataset:
     loader: Callable[[DataOptions, str | None], DataSplits] | str
     argument: str = ""
     plugin: str = ""
+    distribution: str = ""
 
     def __post_init__(self) -> None:
         _check_name("dataset", self.name)
@@ -129,6 +135,69 @@ class Dataset:
         return _resolve(self.loader, f"dataset {self.name!r}")(options, argument)
 
 
+_PRETRAINED_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*:[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def is_pretrained_name(text: str) -> bool:
+    """Whether ``text`` is written like a pretrained name (``ARCH:TAG``, e.g. ``vae:mnist``)."""
+    return bool(_PRETRAINED_NAME.match(text))
+
+
+@dataclasses.dataclass(frozen=True)
+class Pretrained:
+    """Trained weights a plugin ships or points to, with their model card and recipe.
+
+    Attributes:
+        name: ``ARCH:TAG`` (``vae:mnist``): the architecture, then what it was trained for.
+        weights: A ``.safetensors`` file written by :func:`aezoo.save` (its metadata holds the whole
+            recipe), or an ``https://`` URL downloaded once into the user cache.
+        card: The model card, a TOML file (see ``aezoo info NAME``).
+        recipe: The recipe it was trained from (TOML), replayable with ``aezoo train --config``.
+        sha256: The weights' SHA-256: required for a URL, checked for a file when given.
+        description: One line; default: the card's ``summary``.
+    """
+
+    name: str
+    weights: str | os.PathLike[str]
+    card: str | os.PathLike[str]
+    recipe: str | os.PathLike[str] | None = None
+    sha256: str | None = None
+    description: str = ""
+    plugin: str = ""
+    distribution: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not is_pretrained_name(self.name):
+            raise ValueError(
+                f"pretrained name {self.name!r} must be ARCH:TAG, e.g. 'vae:mnist' (lower-case architecture, "
+                "then letters, digits, '.', '-' or '_')"
+            )
+        if self.is_remote and not (
+            isinstance(self.sha256, str) and re.fullmatch(r"[0-9a-f]{64}", self.sha256)
+        ):
+            raise ValueError(
+                f"pretrained {self.name!r}: weights from a URL need their sha256 (64 hex digits)"
+            )
+
+    @classmethod
+    def from_folder(cls, name: str, folder: str | os.PathLike[str], **kwargs: Any) -> Pretrained:
+        """An entry laid out as ``folder/{model.safetensors, card.toml, recipe.toml}``."""
+        folder = Path(folder)
+        return cls(name, folder / "model.safetensors", folder / "card.toml", folder / "recipe.toml", **kwargs)
+
+    @property
+    def architecture(self) -> str:
+        return self.name.partition(":")[0]
+
+    @property
+    def tag(self) -> str:
+        return self.name.partition(":")[2]
+
+    @property
+    def is_remote(self) -> bool:
+        return isinstance(self.weights, str) and self.weights.startswith(("https://", "http://"))
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """``"did you mean 'vae'?"`` for the closest known names, or an empty string."""
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
@@ -137,19 +206,30 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     return "did you mean " + " or ".join(repr(c) for c in close) + "?"
 
 
+Registered = Architecture | Dataset | Pretrained
+
+
 class Registry:
-    """Architectures and datasets by name, with the plugin that provided each."""
+    """Architectures, datasets and pretrained models by name, with the plugin that provided each."""
 
     def __init__(self) -> None:
         self.architectures: dict[str, Architecture] = {}
         self.datasets: dict[str, Dataset] = {}
+        self.pretrained: dict[str, Pretrained] = {}
         #: name -> message, for names that two plugins registered (unusable until resolved).
         self.conflicts: dict[str, str] = {}
 
-    def add(self, item: Architecture | Dataset) -> str | None:
+    def table(self, item: Registered) -> tuple[str, dict[str, Any]]:
+        """The kind of ``item`` (``"architecture"``...) and the table it goes in."""
+        if isinstance(item, Architecture):
+            return "architecture", self.architectures
+        if isinstance(item, Dataset):
+            return "dataset", self.datasets
+        return "pretrained model", self.pretrained
+
+    def add(self, item: Registered) -> str | None:
         """Add ``item``; a name two plugins register becomes a conflict (its message is returned)."""
-        table = self.architectures if isinstance(item, Architecture) else self.datasets
-        kind = "architecture" if isinstance(item, Architecture) else "dataset"
+        kind, table = self.table(item)
         previous = table.get(item.name)
         if previous is not None:
             message = (

@@ -19,7 +19,7 @@ import torch
 
 from aezoo import checkpoint
 from aezoo._version import __version__
-from aezoo.data import DataSplits, Split, first_examples, iterate, load_data, to_device
+from aezoo.data import DataSplits, Split, describe_data, first_examples, iterate, load_data, to_device
 from aezoo.errors import AezooError
 from aezoo.evaluation import evaluate_split
 from aezoo.hparams import HParams, hparam
@@ -135,6 +135,15 @@ class Trainer:
         self.pos = _Position()
         self._started = time.perf_counter()
         self._stop = _StopFlag()
+        #: Stored in every weights file the run writes, so the file alone says how it was trained.
+        self.recipe = {
+            "architecture": model.architecture,
+            "hparams": model.hparams.to_dict(),
+            "dataset": data.name,
+            "trainer": config.to_dict(),
+        }
+        if (run.path / CONFIG_FILE).exists():
+            self.recipe["dataset"] = run.config["dataset"]
 
     # -- public --------------------------------------------------------------------------------
 
@@ -269,13 +278,15 @@ class Trainer:
         loss = metrics.get("loss", math.nan)
         if math.isfinite(loss) and loss < self.pos.best_val:
             self.pos.best_val, self.pos.best_step = loss, self.pos.step
-            checkpoint.save(self.model, self.run.model_path, step=self.pos.step)
+            checkpoint.save(self.model, self.run.model_path, recipe=self.recipe, step=self.pos.step)
         shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
         self.echo(f"epoch {self.pos.epoch} step {self.pos.step}: val {shown}")
         self._save_last()
 
     def _save_last(self) -> None:
-        checkpoint.save(self.model, self.run.path / checkpoint.LAST_FILE, step=self.pos.step)
+        checkpoint.save(
+            self.model, self.run.path / checkpoint.LAST_FILE, recipe=self.recipe, step=self.pos.step
+        )
         tensors: dict[str, torch.Tensor] = {
             "rng/torch": torch.get_rng_state(),
             "rng/data_epoch_start": self.epoch_generator_state,
@@ -372,17 +383,27 @@ def train(
     data_dir: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
     echo: Callable[[str], None] | None = None,
+    expect_data: dict[str, Any] | None = None,
+    recipe_source: str = "the recipe",
 ) -> Run:
-    """Train ``architecture`` on ``dataset`` (default: the architecture's) into a new run folder."""
+    """Train ``architecture`` on ``dataset`` (default: the architecture's) into a new run folder.
+
+    ``expect_data`` is what a recipe recorded of its dataset (a run's ``dataset_info``): when the
+    data found here differs (a subset, a re-parsed corpus), nothing is trained and the error says so.
+    """
     from aezoo.plugins import registry
+    from aezoo.recipes import check_same_data
 
     config = config or TrainConfig()
     arch = registry().architecture(architecture)
     hp = hparams if isinstance(hparams, HParams) else arch.make_hparams(**(hparams or {}))
     dataset = dataset or arch.default_dataset
     data = load_data(dataset, data_dir=data_dir, seed=0)
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    data_info = describe_data(data)
+    check_same_data(expect_data, data_info, recipe_source)
+    # The thread count is part of what makes a run repeatable: record the one used.
+    config = dataclasses.replace(config, threads=config.threads or torch.get_num_threads())
+    torch.set_num_threads(config.threads)
     device = select_device(config.device)
     torch.manual_seed(config.seed)
     model = arch.build(hp)
@@ -393,7 +414,7 @@ def train(
             "architecture": arch.name,
             "hparams": hp.to_dict(),
             "dataset": dataset,
-            "dataset_info": data.info,
+            "dataset_info": data_info,
             "trainer": config.to_dict(),
             "seed": config.seed,
             "device": str(device),

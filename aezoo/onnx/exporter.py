@@ -30,7 +30,6 @@ from aezoo.fileio import make_public, sha256
 from aezoo.model import DEFAULT_EXPORT_ATOL, AutoEncoder, ExportPart
 from aezoo.onnx import validation
 from aezoo.onnx.runtime import MANIFEST_FILE
-from aezoo.runs import Run
 
 FORMAT = "aezoo-export/1"
 #: The torch.onnx (dynamo) exporter writes opset 18 and up natively; below, it down-converts,
@@ -68,7 +67,7 @@ def export(
     real_inputs: Any = None,
     echo: Callable[[str], None] | None = None,
 ):
-    """Export ``source`` (a run folder, a ``.safetensors`` file or a model) to ``out_dir``.
+    """Export ``source`` (a run folder, a ``.safetensors`` file, a pretrained name or a model) to ``out_dir``.
 
     Writes ``encoder.onnx``, ``decoder.onnx`` (plus ``decoder.fp16.onnx`` for ``dtype="fp16"``
     and ``decoder.int8.onnx`` for ``quantize="int8"``) and ``aezoo-export.json``, and returns
@@ -89,16 +88,16 @@ def export(
         )
     if atol is not None and not atol > 0:
         raise AezooError(f"--atol must be positive, got {atol}")
-    model, run, source_file = _resolve_source(source)
+    model, origin = _resolve_source(source)
     model = copy.deepcopy(model).cpu().eval()  # the caller's model stays where and as it was
-    name = run.name if run is not None else (model.architecture or "model")
+    name = origin.label if origin is not None else (model.architecture or "model")
     out = Path(out_dir) if out_dir is not None else Path("exports") / name
     _check_destination(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
-        if real_inputs is None and run is not None:
-            real_inputs, real_note = _real_inputs(model, run, data_dir)
+        if real_inputs is None and origin is not None:
+            real_inputs, real_note = _real_inputs(model, origin.dataset, data_dir)
         else:
             real_note = "given by the caller" if real_inputs is not None else "no dataset: random inputs only"
         entries: dict[str, Any] = {}
@@ -143,7 +142,7 @@ def export(
             entry["sha256"] = sha256(staging / entry["file"])
             entry["bytes"] = (staging / entry["file"]).stat().st_size
         default_atol = atol if atol is not None else DEFAULT_EXPORT_ATOL
-        manifest = _manifest(model, run, source_file, opset, default_atol, entries, cases, real_note)
+        manifest = _manifest(model, origin, opset, default_atol, entries, cases, real_note)
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         _move_into_place(staging, out)
     except BaseException:
@@ -156,18 +155,17 @@ def export(
 # -- steps ---------------------------------------------------------------------------------------
 
 
-def _resolve_source(source: Any) -> tuple[AutoEncoder, Run | None, Path | None]:
-    from aezoo import checkpoint
+def _resolve_source(source: Any) -> tuple[AutoEncoder, Any]:
+    """The model, and where it came from (a :class:`~aezoo.sources.ModelSource`; None for a model
+    in memory)."""
+    from aezoo.sources import open_source
 
     if isinstance(source, AutoEncoder):
         if not source.architecture:
             raise AezooError("the model has no architecture name: build it with aezoo.create()")
-        return source, None, None
-    path = Path(source).expanduser()
-    if path.is_dir():
-        run = Run.open(path)
-        return checkpoint.load(run.path), run, run.model_path
-    return checkpoint.load(path), None, checkpoint.resolve_model_path(path)
+        return source, None
+    origin = open_source(str(source))
+    return origin.model, origin
 
 
 def _check_destination(out: Path) -> None:
@@ -175,10 +173,9 @@ def _check_destination(out: Path) -> None:
         raise AezooError(f"{out} exists and is not an aezoo export; choose another --out")
 
 
-def _real_inputs(model: AutoEncoder, run: Run, data_dir: Any) -> tuple[Any, str]:
+def _real_inputs(model: AutoEncoder, dataset: str, data_dir: Any) -> tuple[Any, str]:
     from aezoo.data import first_examples, load_data, to_device
 
-    dataset = run.config.get("dataset")
     try:
         data = load_data(dataset, data_dir=data_dir)
     except AezooError as exc:
@@ -481,8 +478,7 @@ def _stamp_metadata(path: Path, model: AutoEncoder, key: str, entry: dict[str, A
 
 def _manifest(
     model: AutoEncoder,
-    run: Run | None,
-    source_file: Path | None,
+    origin: Any,
     opset: int,
     atol: float,
     entries: dict[str, Any],
@@ -499,12 +495,8 @@ def _manifest(
         "format": FORMAT,
         "architecture": model.architecture,
         "hparams": model.hparams.to_dict(),
-        "run": run.name if run is not None else None,
-        "source": (
-            {"path": str(source_file.resolve()), "sha256": sha256(source_file)}
-            if source_file is not None
-            else None
-        ),
+        "run": origin.run.name if origin is not None and origin.run is not None else None,
+        "source": _source_json(origin),
         "versions": {
             "aezoo": __version__,
             "torch": torch.__version__,
@@ -525,6 +517,15 @@ def _manifest(
             "cases": cases,
         },
     }
+
+
+def _source_json(origin: Any) -> dict[str, Any] | None:
+    if origin is None:
+        return None
+    source = {"path": str(origin.weights.resolve()), "sha256": sha256(origin.weights)}
+    if origin.pretrained is not None:
+        source["pretrained"] = origin.pretrained.name
+    return source
 
 
 def _case_json(part: str, report: validation.CaseReport) -> dict[str, Any]:

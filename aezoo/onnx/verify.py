@@ -55,15 +55,11 @@ def verify(
             )
         else:
             lines.append(f"{entry['file']}: sha256 ok")
-    source = Path(weights) if weights else Path((manifest.get("source") or {}).get("path") or "")
-    if not weights and not manifest.get("source"):
+    recorded = manifest.get("source") or {}
+    if not weights and not recorded:
         raise AezooError(f"{root} was exported from a model in memory; pass --weights FILE to check parity")
-    if not source.exists():
-        raise AezooError(
-            f"weights {source} not found; pass --weights with the run folder or .safetensors file"
-        )
-    model_file = checkpoint.resolve_model_path(source)
-    if not weights and sha256(model_file) != manifest["source"]["sha256"]:
+    model_file = _weights_file(str(weights) if weights else recorded.get("path") or "", recorded)
+    if not weights and sha256(model_file) != recorded.get("sha256"):
         problems.append(f"{model_file} changed since the export (sha256 differs): export again")
     model = checkpoint.load(model_file).eval()
     if model.architecture != manifest["architecture"]:
@@ -90,3 +86,18 @@ def verify(
         if not all(r.passed for r in reports):
             problems.append(f"{entry['file']} does not match the weights in {runtime}:\n{text}")
     return VerifyReport(lines, problems)
+
+
+def _weights_file(given: str, recorded: dict) -> Path:
+    """The weights to compare with: ``given`` (a path or a pretrained name), else the export's
+    pretrained entry when the recorded path is not on this machine."""
+    from aezoo import checkpoint, pretrained
+    from aezoo.registry import is_pretrained_name
+
+    path = Path(given).expanduser() if given else None
+    if path is not None and path.exists():
+        return checkpoint.resolve_model_path(path)
+    name = given if given and is_pretrained_name(given) else recorded.get("pretrained")
+    if name:
+        return pretrained.weights_path(pretrained.entry(name))
+    raise AezooError(f"weights {given} not found; pass --weights with the run folder or .safetensors file")
