@@ -69,11 +69,18 @@ def list_pretrained(pattern: str = "*") -> list[str]:
     return sorted(n for n in registry().pretrained if fnmatch.fnmatchcase(n, pattern))
 
 
-def save(model: AutoEncoder, path: str | os.PathLike[str]) -> None:
-    """Write ``model`` to a ``.safetensors`` file that :func:`load` can rebuild it from."""
+def save(
+    model: AutoEncoder,
+    path: str | os.PathLike[str],
+    *,
+    recipe: dict[str, Any] | None = None,
+    dtype: str = "float32",
+) -> None:
+    """Write ``model`` to a ``.safetensors`` file that :func:`load` can rebuild it from; ``recipe``
+    is stored in its metadata, ``dtype="float16"`` halves the file (see :func:`aezoo.checkpoint.save`)."""
     from aezoo.checkpoint import save as _save
 
-    _save(model, path)
+    _save(model, path, recipe=recipe, dtype=dtype)
 
 
 def train(architecture: str, dataset: str | None = None, **kwargs: Any) -> Run:

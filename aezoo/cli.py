@@ -299,7 +299,11 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
     for name, item in pretrained.entries().items():
         if not fnmatch.fnmatchcase(name, args.pattern):
             continue
-        card = pretrained.card(item)
+        try:
+            card = pretrained.card(item)
+        except AezooError as exc:  # one broken entry does not hide the others
+            rows.append((name, item.architecture, "?", "?", f"unreadable card: {exc}"))
+            continue
         if item.is_remote:
             size = "download"
         else:

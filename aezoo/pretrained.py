@@ -8,6 +8,7 @@ once into the user cache, its SHA-256 checked before the file is kept; later loa
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import tomllib
 import urllib.error
@@ -150,8 +151,8 @@ def download(
                     f"{expected_sha256[:16]}… its entry declares; it was not kept (the server's file changed, "
                     "or the download was damaged)"
                 )
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        reason = " ".join(str(getattr(exc, "reason", None) or exc).split()) or type(exc).__name__
         raise AezooError(
             f"{label}: could not download {url} ({reason}); check the connection and try again"
         ) from None
@@ -215,11 +216,10 @@ def describe(item: Pretrained) -> str:
         lines.append(
             f"  {value.get('label', name)}: {value['value']:.6g}{unit}    ({value.get('command', '')})"
         )
-    check = data.get("check")
-    if check:
+    for check in checks(data):
         lines += ["", f"checked by the test suite on {check.get('examples_text', 'a fixed subset')}:"]
         for name, value in check.get("metrics", {}).items():
-            lines.append(f"  {name}: {value:.6g} (tolerance {check.get('rtol', 0):g} relative)")
+            lines.append(f"  {name}: {value:.6g} (within {check.get('rtol', 0):g} relative)")
     if data.get("notes"):
         lines += ["", str(data["notes"]).strip()]
     return "\n".join(lines)
@@ -229,3 +229,38 @@ def _architectures() -> dict[str, Any]:
     from aezoo.plugins import registry
 
     return registry().architectures
+
+
+# -- cards held to their weights ---------------------------------------------------------------------
+
+
+def checks(card_data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The card's ``[[check]]`` tables: the figures the test suite measures again on fixed examples."""
+    found = card_data.get("check", [])
+    return [found] if isinstance(found, dict) else list(found)
+
+
+def measure(
+    item: Pretrained, check: dict[str, Any], *, data_dir: str | os.PathLike[str] | None = None
+) -> dict[str, float]:
+    """The metrics of ``check`` (its dataset or the recipe's, its split, its first ``limit``
+    examples, its noise seed) on the entry's stored weights, as the card records them.
+
+    A ``{data}`` in the check's dataset stands for the data root (``--data-dir``/``$AEZOO_DATA``).
+    """
+    from aezoo import checkpoint, evaluation
+    from aezoo.data import load_data
+
+    weights = weights_path(item)
+    model = checkpoint.load(weights)
+    recipe = checkpoint.recipe_of(checkpoint.read_metadata(weights)) or {}
+    data = load_data(str(check.get("dataset") or recipe.get("dataset") or ""), data_dir=data_dir)
+    limit = check.get("limit")
+    if limit:
+        data = data.limited(limit, limit)
+    split = data.split(check.get("split", "test"))
+    seed = int(check.get("seed", 2))
+    metrics = evaluation.evaluate_split(model, split, seed=seed)
+    if check.get("nll_samples"):
+        metrics["nll"] = evaluation.log_likelihood(model, split, int(check["nll_samples"]))["nll"]
+    return {name: metrics[name] for name in check.get("metrics", metrics) if name in metrics}

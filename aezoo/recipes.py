@@ -122,6 +122,11 @@ def recipe_from_dict(data: Any, source: str = "recipe") -> Recipe:
     ):
         if key in data and data[key] is not None and not isinstance(data[key], kind):
             raise AezooError(f"{source}: {key!r} must be {noun}, got {data[key]!r}")
+    for key in ("seed", "device"):  # provenance beside a run's [trainer], which holds them too
+        if key in data and key not in (data.get("trainer") or {}):
+            raise AezooError(
+                f"{source}: {key!r} is a trainer setting; it goes in the [trainer] table ({key} = ...)"
+            )
     provenance = {k: data[k] for k in PROVENANCE_KEYS if k in data}
     return Recipe(
         architecture=data["architecture"],
@@ -136,18 +141,18 @@ def recipe_from_dict(data: Any, source: str = "recipe") -> Recipe:
 def to_toml(recipe: Recipe, comment: str = "") -> str:
     """The recipe as TOML (``None`` written ``"none"``), with provenance after the settings."""
     lines = [f"# {line}".rstrip() for line in comment.splitlines()]
-    lines.append(f"architecture = {_toml_value(recipe.architecture)}")
+    lines.append(f"architecture = {toml_value(recipe.architecture)}")
     if recipe.dataset is not None:
-        lines.append(f"dataset = {_toml_value(recipe.dataset)}")
+        lines.append(f"dataset = {toml_value(recipe.dataset)}")
     for table in ("hparams", "trainer"):
         lines += ["", f"[{table}]"]
-        lines += [f"{k} = {_toml_value(v)}" for k, v in getattr(recipe, table).items()]
+        lines += [f"{k} = {toml_value(v)}" for k, v in getattr(recipe, table).items()]
     info = recipe.provenance.get("dataset_info")
     if info:
         lines += ["", "# What the dataset held when this recipe was trained (provenance, not settings)."]
         lines.append("[dataset_info]")
         lines += [
-            f"{k} = {_toml_value(v)}" for k, v in info.items() if k in ("subset", "fingerprint", "sizes")
+            f"{k} = {toml_value(v)}" for k, v in info.items() if k in ("subset", "fingerprint", "sizes")
         ]
     return "\n".join(lines) + "\n"
 
@@ -191,10 +196,11 @@ def _typed(cls: type[HParams], values: Mapping[str, Any], source: str, table: st
             out[key] = value
         return cls.from_dict(out)
     except HParamError as exc:
-        raise AezooError(f"{source}: [{table}] {exc}") from None
+        detail = str(exc).split(": ", 1)[-1]  # "setting 'lr' must be float, got 'x'"
+        raise AezooError(f"{source}: [{table}] {detail}") from None
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
     if value is None:
         return '"none"'
     if isinstance(value, bool):
@@ -206,7 +212,7 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
     return json.dumps(str(value), ensure_ascii=False)

@@ -135,7 +135,7 @@ class Dataset:
         return _resolve(self.loader, f"dataset {self.name!r}")(options, argument)
 
 
-_PRETRAINED_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*:[A-Za-z0-9][A-Za-z0-9._-]*$")
+_PRETRAINED_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*:[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
 def is_pretrained_name(text: str) -> bool:
@@ -170,7 +170,7 @@ class Pretrained:
         if not isinstance(self.name, str) or not is_pretrained_name(self.name):
             raise ValueError(
                 f"pretrained name {self.name!r} must be ARCH:TAG, e.g. 'vae:mnist' (lower-case architecture, "
-                "then letters, digits, '.', '-' or '_')"
+                "then letters, digits, '-' or '_')"
             )
         if self.is_remote and not (
             isinstance(self.sha256, str) and re.fullmatch(r"[0-9a-f]{64}", self.sha256)

@@ -29,12 +29,14 @@ class ModelSource:
 
     @property
     def label(self) -> str:
-        """A name for outputs: the run's, the pretrained name with ``-`` for ``:``, or the file's stem."""
+        """A name for outputs: the run's, the pretrained name with ``-`` for ``:``, or the file's stem
+        (its dots made ``-``: outputs are named ``LABEL-samples`` and given their suffix after, which
+        would cut ``vae.v2-samples`` to ``vae.png``)."""
         if self.run is not None:
             return self.run.name
         if self.pretrained is not None:
             return self.pretrained.name.replace(":", "-")
-        return self.weights.stem
+        return self.weights.stem.replace(".", "-")
 
     @property
     def dataset(self) -> str:
