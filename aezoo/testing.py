@@ -268,7 +268,7 @@ def check_manifest_complete(architecture: str, hparams: Mapping[str, Any] | None
     import onnx
 
     from aezoo.fileio import sha256
-    from aezoo.onnx.exporter import MAX_IR_VERSION
+    from aezoo.onnx.tracing import MAX_IR_VERSION
 
     root = _exported(architecture, _key(hparams, architecture))
     manifest = json.loads((root / "aezoo-export.json").read_text())

@@ -11,7 +11,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from aezoo.errors import AezooError
+
 RUNTIMES = ("onnxruntime", "reference")
+
+
+class ValidationFailed(AezooError):
+    """An exported model does not reproduce PyTorch (or its fp32 self) within tolerance."""
+
+    exit_code = 1
 
 
 @dataclasses.dataclass

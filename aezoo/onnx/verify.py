@@ -34,7 +34,7 @@ def verify(
     (``onnxruntime``, or ``reference``: ``onnx.reference.ReferenceEvaluator``)."""
     from aezoo import checkpoint
     from aezoo.fileio import sha256
-    from aezoo.onnx.exporter import validate_part
+    from aezoo.onnx.parity import validate_part
 
     if runtime not in validation.RUNTIMES:
         raise AezooError(f"--runtime must be one of {', '.join(validation.RUNTIMES)}, got {runtime!r}")
