@@ -99,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         "against PyTorch in onnxruntime before anything is put in place.",
     )
     p.add_argument("run", help="run folder, .safetensors file or pretrained name")
-    p.add_argument("--out", help="export folder (default: exports/RUN_NAME)")
+    p.add_argument(
+        "--out", help="export folder (default: RUN/onnx; ./NAME-onnx for a pretrained name or a file)"
+    )
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18, the lowest supported)")
     p.add_argument(
         "--atol",

@@ -25,6 +25,7 @@ from aezoo.onnx import validation
 from aezoo.onnx.manifest import FORMAT, build_manifest, case_json, describe_file, stamp_metadata
 from aezoo.onnx.parity import VALIDATION_BATCHES, validate_part
 from aezoo.onnx.runtime import MANIFEST_FILE
+from aezoo.onnx.schema import check_manifest
 from aezoo.onnx.staging import staged
 from aezoo.onnx.tracing import DEFAULT_OPSET, HIGHEST_OPSET, LOWEST_OPSET, MAX_IR_VERSION, trace_part
 from aezoo.onnx.validation import ValidationFailed
@@ -70,8 +71,10 @@ def export(
         raise AezooError(f"--atol must be positive, got {atol}")
     model, origin = _resolve_source(source)
     model = copy.deepcopy(model).cpu().eval()  # the caller's model stays where and as it was
-    name = origin.label if origin is not None else (model.architecture or "model")
-    out = Path(out_dir) if out_dir is not None else Path("exports") / name
+    if out_dir is not None:
+        out = Path(out_dir)
+    else:  # into the run folder; beside you for a pretrained name, a file or a model in memory
+        out = origin.output("onnx") if origin is not None else Path(f"{model.architecture}-onnx")
     with staged(out) as staging:
         if real_inputs is None and origin is not None:
             real_inputs, real_note = _real_inputs(model, origin.dataset, data_dir)
@@ -87,6 +90,7 @@ def export(
             entry["bytes"] = (staging / entry["file"]).stat().st_size
         default_atol = atol if atol is not None else DEFAULT_EXPORT_ATOL
         manifest = build_manifest(model, origin, opset, default_atol, entries, cases, real_note)
+        check_manifest(manifest, f"the manifest of {out}")  # the contract holds before it is written
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     say(f"validated against onnxruntime: {len(cases)} cases passed")
     return ExportedModel(out)

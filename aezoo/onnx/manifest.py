@@ -16,9 +16,8 @@ from aezoo.fileio import sha256
 from aezoo.model import AutoEncoder, ExportPart
 from aezoo.onnx import validation
 from aezoo.onnx.runtime import MANIFEST_FILE
+from aezoo.onnx.schema import FORMAT
 from aezoo.onnx.tracing import default_opset
-
-FORMAT = "aezoo-export/1"
 
 
 def describe_file(path: Path, part: ExportPart) -> dict[str, Any]:
@@ -124,11 +123,15 @@ def build_manifest(
 
 
 def source_json(origin: Any) -> dict[str, Any] | None:
+    """The weights exported, named by their sha256 and their pretrained or run name (no path of the
+    exporting machine: ``aezoo verify --weights`` takes them where they cannot be found)."""
     if origin is None:
         return None
-    source = {"path": str(origin.weights.resolve()), "sha256": sha256(origin.weights)}
+    source = {"sha256": sha256(origin.weights), "file": origin.weights.name}
     if origin.pretrained is not None:
         source["pretrained"] = origin.pretrained.name
+    if origin.run is not None:
+        source["run"] = origin.run.name
     return source
 
 

@@ -15,16 +15,27 @@ from aezoo.errors import AezooError
 MANIFEST_FILE = "aezoo-export.json"
 
 
+#: A manifest is small; anything bigger is not one.
+MAX_MANIFEST_BYTES = 16 << 20
+
+
 def read_manifest(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The export's manifest, checked against its format and JSON Schema before anything uses it."""
+    from aezoo.onnx.schema import check_manifest
+
     path = Path(export_dir).expanduser() / MANIFEST_FILE
-    if not path.exists():
+    if not path.is_file():
         raise AezooError(
             f"{path.parent} is not an aezoo export: it has no {MANIFEST_FILE} (run `aezoo export RUN`)"
         )
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise AezooError(f"{path} is {path.stat().st_size:,} bytes, too large to be a manifest; export again")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise AezooError(f"{path} is not valid JSON ({exc}); export again") from exc
+    check_manifest(manifest, str(path))
+    return manifest
 
 
 class OnnxPart:

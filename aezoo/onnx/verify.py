@@ -58,7 +58,7 @@ def verify(
     recorded = manifest.get("source") or {}
     if not weights and not recorded:
         raise AezooError(f"{root} was exported from a model in memory; pass --weights FILE to check parity")
-    model_file = _weights_file(str(weights) if weights else recorded.get("path") or "", recorded)
+    model_file = _weights_file(str(weights) if weights else "", recorded, root)
     if not weights and sha256(model_file) != recorded.get("sha256"):
         problems.append(f"{model_file} changed since the export (sha256 differs): export again")
     model = checkpoint.load(model_file).eval()
@@ -88,16 +88,33 @@ def verify(
     return VerifyReport(lines, problems)
 
 
-def _weights_file(given: str, recorded: dict) -> Path:
-    """The weights to compare with: ``given`` (a path or a pretrained name), else the export's
-    pretrained entry when the recorded path is not on this machine."""
+def _weights_file(given: str, recorded: dict, root: Path) -> Path:
+    """The weights to compare with: ``given`` (a path or a pretrained name); else the export's
+    pretrained entry; else the run folder the export sits in, when its weights are the ones
+    exported (``aezoo export RUN`` writes ``RUN/onnx``)."""
     from aezoo import checkpoint, pretrained
+    from aezoo.fileio import sha256
     from aezoo.registry import is_pretrained_name
 
-    path = Path(given).expanduser() if given else None
-    if path is not None and path.exists():
-        return checkpoint.resolve_model_path(path)
-    name = given if given and is_pretrained_name(given) else recorded.get("pretrained")
-    if name:
-        return pretrained.weights_path(pretrained.entry(name))
-    raise AezooError(f"weights {given} not found; pass --weights with the run folder or .safetensors file")
+    if given:
+        path = Path(given).expanduser()
+        if path.exists():
+            return checkpoint.resolve_model_path(path)
+        if is_pretrained_name(given):
+            return pretrained.weights_path(pretrained.entry(given))
+        raise AezooError(
+            f"weights {given} not found; pass --weights with the run folder or .safetensors file"
+        )
+    if recorded.get("pretrained"):
+        return pretrained.weights_path(pretrained.entry(recorded["pretrained"]))
+    if recorded.get("path") and Path(recorded["path"]).is_file():  # exports of aezoo 0.1 name a path
+        return Path(recorded["path"])
+    for folder in (root.parent, root.parent.parent):
+        candidate = folder / recorded.get("file", checkpoint.MODEL_FILE)
+        if candidate.is_file() and sha256(candidate) == recorded.get("sha256"):
+            return candidate
+    name = recorded.get("run") or "the model"
+    raise AezooError(
+        f"the weights that {root} was exported from ({name}, sha256 {str(recorded.get('sha256'))[:12]}…) are not "
+        "beside it; pass --weights with the run folder or .safetensors file"
+    )
