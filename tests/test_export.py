@@ -50,7 +50,15 @@ def test_export_writes_validated_models_and_manifest(exported, trained_run):
     m = exported.manifest
     assert m["architecture"] == "conv" and m["hparams"]["latent_dim"] == 16 and m["latent_size"] == 16
     assert m["run"] == "run" and m["opset"] == 18
-    assert m["source"]["path"] == str(trained_run.model_path.resolve())
+    from aezoo.fileio import sha256
+
+    assert m["source"] == {
+        "sha256": sha256(trained_run.model_path),
+        "file": "model.safetensors",
+        "run": "run",
+    }
+    text = (exported.path / "aezoo-export.json").read_text()
+    assert str(trained_run.path.parent) not in text, "the manifest names a path of the exporting machine"
     enc, dec = m["models"]["encoder"], m["models"]["decoder"]
     assert enc["inputs"][0]["shape"] == ["batch", 1, 28, 28] and enc["inputs"][0]["range"] == [0.0, 1.0]
     assert "uint8 / 255" in enc["inputs"][0]["description"]
@@ -113,14 +121,22 @@ def test_failed_validation_writes_nothing(trained_run, tmp_path):
 
 
 def test_export_cli_and_verify_in_both_runtimes(trained_run, tmp_path):
-    out = tmp_path / "exp"
-    result = run_cli("export", str(trained_run.path), "--out", str(out))
+    import shutil
+
+    result = run_cli("export", str(trained_run.path))  # by default into the run folder
+    out = trained_run.path / "onnx"
     assert result.returncode == 0, result.stderr
     assert str(out / "decoder.onnx") in result.stdout
     for runtime in ("onnxruntime", "reference"):
-        checked = run_cli("verify", str(out), "--runtime", runtime)
+        checked = run_cli("verify", str(out), "--runtime", runtime)  # finds the run's weights beside it
         assert checked.returncode == 0, checked.stderr
         assert "verified" in checked.stdout and "decoder random batch 3" in checked.stdout
+    moved = tmp_path / "moved"
+    shutil.move(out, moved)
+    lost = run_cli("verify", str(moved))
+    assert lost.returncode == 2 and "pass --weights" in lost.stderr and "Traceback" not in lost.stderr
+    found = run_cli("verify", str(moved), "--weights", str(trained_run.path))
+    assert found.returncode == 0, found.stderr
 
 
 def test_verify_reports_a_swapped_file(trained_run, tmp_path):
@@ -131,16 +147,17 @@ def test_verify_reports_a_swapped_file(trained_run, tmp_path):
     with pytest.raises(AezooError, match=r"encoder\.onnx does not match the manifest's sha256"):
         swapped.encoder(np.zeros((1, 1, 28, 28), np.float32))
     assert swapped.decoder(np.zeros((1, 16), np.float32))["image"].shape == (1, 1, 28, 28)
-    result = run_cli("verify", str(out))
+    weights = ("--weights", str(trained_run.path))
+    result = run_cli("verify", str(out), *weights)
     assert result.returncode == 1
     assert "encoder.onnx does not match the manifest's sha256: it was modified or swapped" in result.stderr
     decoder = (out / "decoder.onnx").read_bytes()
     (out / "decoder.onnx").write_bytes(decoder[: len(decoder) // 2])  # cut short
     for runtime in ("onnxruntime", "reference"):
-        damaged = run_cli("verify", str(out), "--runtime", runtime)
+        damaged = run_cli("verify", str(out), "--runtime", runtime, *weights)
         assert damaged.returncode == 1 and "Traceback" not in damaged.stderr, damaged.stderr
         assert f"decoder.onnx cannot be loaded by {runtime} (" in damaged.stderr
-    bad_option = run_cli("verify", str(out), "--atol", "0")
+    bad_option = run_cli("verify", str(out), "--atol", "0", *weights)
     assert bad_option.returncode == 2 and "--atol must be positive, got 0.0" in bad_option.stderr
 
 
@@ -166,3 +183,36 @@ def test_reexport_replaces_an_earlier_export(trained_run, tmp_path):
     assert second.manifest["models"]["decoder"]["sha256"] == first  # deterministic export
     assert (out / "decoder.int8.onnx").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["exp"]
+
+
+def test_the_manifest_schema_is_enforced_on_load(exported, tmp_path):
+    import copy
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(exported.path, folder)
+    path = folder / "aezoo-export.json"
+    good = json.loads(path.read_text())
+
+    def edited(change):
+        manifest = copy.deepcopy(good)
+        change(manifest)
+        return json.dumps(manifest)
+
+    cases = [
+        (
+            edited(lambda m: m.update(format="aezoo-export/2")),
+            "newer than this aezoo reads .*: upgrade aezoo",
+        ),
+        (edited(lambda m: m["models"]["decoder"].update(file="../x.onnx")), "schema at models/decoder/file"),
+        (edited(lambda m: m["models"]["encoder"].pop("sha256")), "schema at models/encoder: 'sha256'"),
+        (edited(lambda m: m.pop("models")), "schema at the top level: 'models' is a required property"),
+        ("[1, 2]", "not an aezoo export manifest"),
+        ("{not json", "is not valid JSON"),
+    ]
+    for text, message in cases:
+        path.write_text(text)
+        with pytest.raises(AezooError, match=message):
+            aezoo.load_export(folder)
+        result = run_cli("verify", str(folder))
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
