@@ -205,7 +205,7 @@ def describe(item: Pretrained) -> str:
             lines.append(f"  {key}: {dataset[key]}")
     training = data["training"]
     lines += ["", "training:"]
-    for key in ("command", "epochs", "steps", "wall_time", "machine", "date"):
+    for key in ("command", "epochs", "steps", "best_step", "wall_time", "machine", "threads", "date"):
         if key in training:
             lines.append(f"  {key}: {training[key]}")
     if item.recipe:

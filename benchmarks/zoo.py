@@ -13,6 +13,7 @@ card (dataset, source, licence) is in ``ENTRIES`` below.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -198,7 +199,7 @@ def pack(name: str, run_path: str, dtype: str, data_dir: str | None) -> dict[str
             "steps": train[-1]["step"] if train else None,
             "best_step": int(best) if best else None,
             "wall_time": f"{train[-1]['time_s'] / 60:.1f} min" if train else None,
-            "machine": config.get("training_machine") or machine(),
+            "machine": re.sub(r" \(\d+ threads?\)", "", machine()),
             "threads": recipe.trainer.get("threads"),
             "date": str(config.get("created", ""))[:10],
         },

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aezoo
 from aezoo_vae.hparams import VAEHParams
+
+PRETRAINED = Path(__file__).parent / "pretrained"
 
 
 @aezoo.hookimpl
@@ -18,3 +22,8 @@ def aezoo_register_architectures(register):
             smoke_hparams={"widths": (8, 16), "hidden": (32,), "latent_dim": 4},
         )
     )
+
+
+@aezoo.hookimpl
+def aezoo_register_pretrained(register):
+    register(aezoo.Pretrained.from_folder("vae:mnist-2d", PRETRAINED / "mnist-2d"))
