@@ -68,12 +68,16 @@ class TensorSpec:
 
     ``dynamic`` maps an axis to its symbolic name (``{0: "batch"}``); every other axis is fixed
     at the size seen in the example. ``range`` is the value range the model expects or produces.
+    ``sampling`` tells a runtime how to produce a value for an input (``{"kind": "normal", "mean":
+    0, "std": 1}``, ``{"kind": "uniform", "low": ..., "high": ..., "rule": ...}``, ``{"kind":
+    "constant", ...}``); export fills it in for the decoder's code when the part does not.
     """
 
     name: str
     description: str
     range: tuple[float, float] | None = None
     dynamic: dict[int, str] = dataclasses.field(default_factory=lambda: {0: "batch"})
+    sampling: dict[str, Any] | None = None
 
 
 #: Float outputs of an exported part match PyTorch within this, unless the part says otherwise.

@@ -292,6 +292,10 @@ def check_manifest_complete(architecture: str, hparams: Mapping[str, Any] | None
         assert manifest["latent_size"] is None, "a code that grows with the input has no fixed latent_size"
     assert manifest["validation"]["passed"] is True
     assert {"encoder", "decoder"} <= set(manifest["models"])
+    code = manifest["models"]["decoder"]["inputs"][0]
+    assert code.get("sampling", {}).get("kind"), (
+        "the decoder's code input does not say how to draw one (TensorSpec.sampling)"
+    )
     for name, entry in manifest["models"].items():
         path = root / entry["file"]
         assert sha256(path) == entry["sha256"], f"{entry['file']} does not match its sha256"

@@ -22,6 +22,7 @@ from aezoo.errors import AezooError
 from aezoo.fileio import sha256
 from aezoo.model import DEFAULT_EXPORT_ATOL, AutoEncoder, ExportPart
 from aezoo.onnx import validation
+from aezoo.onnx.codes import describe_code
 from aezoo.onnx.manifest import FORMAT, build_manifest, case_json, describe_file, stamp_metadata
 from aezoo.onnx.parity import VALIDATION_BATCHES, validate_part
 from aezoo.onnx.runtime import MANIFEST_FILE
@@ -76,11 +77,20 @@ def export(
     else:  # into the run folder; beside you for a pretrained name, a file or a model in memory
         out = origin.output("onnx") if origin is not None else Path(f"{model.architecture}-onnx")
     with staged(out) as staging:
-        if real_inputs is None and origin is not None:
-            real_inputs, real_note = _real_inputs(model, origin.dataset, data_dir)
+        data, data_note = _load_data(origin, data_dir) if origin is not None else (None, "")
+        if real_inputs is None and data is not None:
+            real_inputs, real_note = _real_inputs(model, data)
+        elif real_inputs is not None:
+            real_note = "given by the caller"
         else:
-            real_note = "given by the caller" if real_inputs is not None else "no dataset: random inputs only"
+            real_note = data_note or "no dataset: random inputs only"
         parts = model.export_parts()
+        if data is not None:
+            parts["decoder"] = describe_code(
+                model, parts["decoder"], data.train, f"the training split of {data.name}"
+            )
+        else:
+            parts["decoder"] = describe_code(model, parts["decoder"], real_inputs, "given by the caller")
         entries, cases = _trace_and_validate(model, parts, staging, opset, atol, real_inputs, say)
         for kind in [v for v, wanted in (("fp16", dtype == "fp16"), ("int8", quantize == "int8")) if wanted]:
             entries[f"decoder.{kind}"] = _variant(kind, parts["decoder"], staging, real_inputs, say)
@@ -90,6 +100,8 @@ def export(
             entry["bytes"] = (staging / entry["file"]).stat().st_size
         default_atol = atol if atol is not None else DEFAULT_EXPORT_ATOL
         manifest = build_manifest(model, origin, opset, default_atol, entries, cases, real_note)
+        if data is not None:
+            manifest["dataset"] = _dataset_json(data)
         check_manifest(manifest, f"the manifest of {out}")  # the contract holds before it is written
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     say(f"validated against onnxruntime: {len(cases)} cases passed")
@@ -164,19 +176,33 @@ def _resolve_source(source: Any) -> tuple[AutoEncoder, Any]:
     return origin.model, origin
 
 
-def _real_inputs(model: AutoEncoder, dataset: str, data_dir: Any) -> tuple[Any, str]:
-    from aezoo.data import first_examples, load_data, to_device
+def _load_data(origin: Any, data_dir: Any) -> tuple[Any, str]:
+    """The dataset the model was trained on, or None and why not."""
+    from aezoo.data import load_data
 
     try:
-        data = load_data(dataset, data_dir=data_dir)
+        return load_data(origin.dataset, data_dir=data_dir), ""
     except AezooError as exc:
         return None, f"skipped: {exc}"
+
+
+#: What a manifest repeats of its dataset's description: enough to use the decoder's output.
+DATASET_KEYS = ("kind", "shape", "channels", "polarity", "classes", "bars", "steps", "steps_per_bar")
+
+
+def _dataset_json(data: Any) -> dict[str, Any]:
+    return {"name": data.name, **{k: data.info[k] for k in DATASET_KEYS if k in data.info}}
+
+
+def _real_inputs(model: AutoEncoder, data: Any) -> tuple[Any, str]:
+    from aezoo.data import first_examples, to_device
+
     split = data.test if len(data.test) else data.val
     batch = first_examples(split, REAL_BATCH)
     with torch.random.fork_rng(), torch.no_grad():
         torch.manual_seed(0)
         inputs, _ = model.prepare_batch(to_device(batch, model.device), train=False)
-    return inputs, f"first {len(next(iter(batch.values())))} examples of the {dataset} test split"
+    return inputs, f"first {len(next(iter(batch.values())))} examples of the {data.name} test split"
 
 
 __all__ = [

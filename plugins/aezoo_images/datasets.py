@@ -98,5 +98,9 @@ def load_mnist_subset(options: DataOptions) -> DataSplits:
     return DataSplits("mnist", train, val, test, info)
 
 
+#: How the pixels of MNIST-style datasets read: 0 is the background.
+POLARITY = "light on dark: 0 (black) is the background, 1 (white) the ink or the garment"
+
+
 def _info(classes: list[str]) -> dict:
-    return {"kind": "image", "shape": [1, 28, 28], "classes": classes}
+    return {"kind": "image", "shape": [1, 28, 28], "classes": classes, "polarity": POLARITY}
