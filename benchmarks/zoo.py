@@ -43,6 +43,9 @@ MNIST = {
 }
 FIRST_1000 = "the first 1,000 MNIST test digits (also in the subset aezoo ships, so the check runs offline)"
 
+#: Names of metrics, unless an entry says otherwise.
+LABELS = {"bce": "BCE/pixel", "mse": "MSE/pixel", "code_std": "code std (prior: 1)"}
+
 #: Per entry: where it lives, what its card says, what it is measured by.
 ENTRIES: dict[str, dict[str, Any]] = {
     "dense:mnist": {
@@ -160,6 +163,56 @@ ENTRIES: dict[str, dict[str, Any]] = {
             }
         ],
     },
+    "musicvae:melody-2bar": {
+        "package": "aezoo_musicvae",
+        "summary": "MusicVAE for 2-bar melodies (flat decoder, z 64), trained on the Bach chorales and three folk "
+        "tune books: sample, reconstruct and interpolate melodies as MIDI",
+        "dataset": {
+            "name": "melodies",
+            "label": "chorales + folk tunes",
+            "description": "2-bar windows of the soprano lines of the Bach chorales and of the tunes of Ryan's "
+            "Mammoth Collection, O'Neill's Music of Ireland and the Nottingham dataset (4/4 and 2/2, repeats "
+            "written out, accidentals read the ABC 2.1 way), transposed by ±5 semitones; split by piece",
+            "source": "music21's corpus (music21 10.5, https://github.com/cuthbertLab/music21): the Bach chorales "
+            "(J. S. Bach, BWV 253–438); W. B. Ryan, Ryan's Mammoth Collection (1883); F. O'Neill, O'Neill's "
+            "Music of Ireland (1903); the Nottingham Music Database (E. Foxley), in ABC",
+            "licence": "the music is in the public domain; the encodings ship in music21's corpus, distributed "
+            "under music21's BSD-3-Clause licence (see each source's file headers in music21/corpus)",
+        },
+        "headline": "folk_sampled_note_accuracy",
+        "labels": {
+            "chorales_sampled_note_accuracy": "notes reproduced, held-out chorales (sampled)",
+            "folk_sampled_note_accuracy": "notes reproduced, held-out folk tunes (sampled)",
+            "chorales_sampled_accuracy": "steps reproduced, held-out chorales (sampled)",
+            "folk_sampled_accuracy": "steps reproduced, held-out folk tunes (sampled)",
+        },
+        "checks": [
+            {
+                "split": "test-bach-chorales",
+                "limit": 64,
+                "metrics": ["sampled_accuracy", "sampled_note_accuracy"],
+                "examples_text": "the first 64 held-out chorale windows",
+            },
+            {
+                "split": "test-folk-tunes",
+                "limit": 64,
+                "metrics": ["sampled_accuracy", "sampled_note_accuracy"],
+                "examples_text": "the first 64 held-out folk-tune windows",
+            },
+        ],
+        "full": [
+            {
+                "split": "test-bach-chorales",
+                "prefix": "chorales_",
+                "metrics": ["accuracy", "sampled_accuracy", "note_accuracy", "sampled_note_accuracy"],
+            },
+            {
+                "split": "test-folk-tunes",
+                "prefix": "folk_",
+                "metrics": ["accuracy", "sampled_accuracy", "note_accuracy", "sampled_note_accuracy"],
+            },
+        ],
+    },
 }
 
 
@@ -210,12 +263,13 @@ def pack(name: str, run_path: str, dtype: str, data_dir: str | None) -> dict[str
         checks.append({**check, "metrics": measured, "rtol": 1e-3, "command": _command(name, check)})
     for case in spec["full"]:
         measured = pretrained.measure(
-            item, {k: v for k, v in case.items() if k != "limit"}, data_dir=data_dir
+            item, {k: v for k, v in case.items() if k not in ("limit", "prefix")}, data_dir=data_dir
         )
-        for key, value in measured.items():
+        for metric, value in measured.items():
+            key = case.get("prefix", "") + metric
             full[key] = {
                 "value": value,
-                "label": spec.get("labels", {}).get(key, key),
+                "label": {**LABELS, **spec.get("labels", {})}.get(key, key),
                 "unit": spec.get("units", {}).get(key, ""),
                 "split": case["split"],
                 "command": _command(name, case),
@@ -264,6 +318,24 @@ def _card_toml(card: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def table() -> str:
+    """The shipped entries as a Markdown table (README and BENCHMARKS), from their cards."""
+    rows = ["| name | what | trained on | size | full test set | training |", "|---|---|---|---|---|---|"]
+    for name, item in pretrained.entries().items():
+        card = pretrained.card(item)
+        size = Path(item.weights).stat().st_size / 1e6
+        figures = "; ".join(
+            f"{v['label']} **{v['value']:.4g}**{(' ' + v['unit']) if v.get('unit') else ''}"
+            for v in card["metrics"]["full"].values()
+        )
+        training = card["training"]
+        rows.append(
+            f"| `{name}` | {card['summary']} | {card['dataset'].get('label', card['dataset']['name'])} | "
+            f"{size:.1f} MB ({card['storage']}) | {figures} | {training['steps']:,} steps, {training['wall_time']} |"
+        )
+    return "\n".join(rows)
+
+
 def check(names: list[str], data_dir: str | None) -> int:
     failed = 0
     for name, item in pretrained.entries().items():
@@ -289,14 +361,18 @@ def main() -> int:
     p.add_argument("--dtype", default="float16", choices=sorted(checkpoint.STORAGE_DTYPES))
     p.add_argument("--data-dir")
     p.add_argument("--threads", type=int, default=2)
+    sub.add_parser("table")
     p = sub.add_parser("check")
     p.add_argument("names", nargs="*")
     p.add_argument("--data-dir")
     p.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(getattr(args, "threads", 2))
     if args.command == "check":
         return check(args.names, args.data_dir)
+    if args.command == "table":
+        print(table())
+        return 0
     started = time.perf_counter()
     row = pack(args.name, args.run, args.dtype, args.data_dir)
     row["pack_seconds"] = round(time.perf_counter() - started, 1)
