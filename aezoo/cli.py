@@ -190,6 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="run folder or .safetensors file (default: the one in the manifest)")
     p.add_argument("--atol", type=float, help="tolerance (default: the export's)")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser(
+        "serve",
+        help="open an export in the browser: decode codes live from a latent pad and sliders",
+        description="Serve aezoo's page and an export on this machine (an export folder as it is; a run, "
+        "file or pretrained name is exported into a temporary folder first). Needs `npm ci` in exports/web.",
+    )
+    p.add_argument("export", help="export folder, or a run folder, .safetensors file or pretrained name")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 
@@ -666,6 +677,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"PROBLEM: {problem}", file=sys.stderr)
     print("verified" if report.passed else f"{len(report.problems)} problem(s)")
     return 0 if report.passed else 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aezoo.serve import serve
+
+    serve(args.export, host=args.host, port=args.port, echo=lambda line: print(line, file=sys.stderr))
+    return 0
 
 
 # -- output --------------------------------------------------------------------------------------
