@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aezoo
 from aezoo_dense.hparams import DenseHParams
+
+PRETRAINED = Path(__file__).parent / "pretrained"
 
 
 @aezoo.hookimpl
@@ -18,3 +22,8 @@ def aezoo_register_architectures(register):
             smoke_hparams={"hidden": (64,), "latent_dim": 8},
         )
     )
+
+
+@aezoo.hookimpl
+def aezoo_register_pretrained(register):
+    register(aezoo.Pretrained.from_folder("dense:mnist", PRETRAINED / "mnist"))
