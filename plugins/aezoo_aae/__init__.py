@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aezoo
 from aezoo_aae.hparams import AAEHParams
+
+PRETRAINED = Path(__file__).parent / "pretrained"
 
 
 @aezoo.hookimpl
@@ -18,3 +22,8 @@ def aezoo_register_architectures(register):
             smoke_hparams={"hidden": (32,), "disc_hidden": (16,), "latent_dim": 2},
         )
     )
+
+
+@aezoo.hookimpl
+def aezoo_register_pretrained(register):
+    register(aezoo.Pretrained.from_folder("aae:mnist-2d", PRETRAINED / "mnist-2d"))
