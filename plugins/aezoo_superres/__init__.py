@@ -3,8 +3,12 @@ writes the high-resolution one)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aezoo
 from aezoo_superres.hparams import SuperResHParams
+
+PRETRAINED = Path(__file__).parent / "pretrained"
 
 
 @aezoo.hookimpl
@@ -19,3 +23,8 @@ def aezoo_register_architectures(register):
             smoke_hparams={"features": 8, "depth": 2},
         )
     )
+
+
+@aezoo.hookimpl
+def aezoo_register_pretrained(register):
+    register(aezoo.Pretrained.from_folder("superres:t91-x2", PRETRAINED / "t91-x2"))
