@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aezoo
 from aezoo_denoising.hparams import DenoisingHParams
+
+PRETRAINED = Path(__file__).parent / "pretrained"
 
 
 @aezoo.hookimpl
@@ -18,3 +22,8 @@ def aezoo_register_architectures(register):
             smoke_hparams={"widths": (8, 16), "latent_dim": 16},
         )
     )
+
+
+@aezoo.hookimpl
+def aezoo_register_pretrained(register):
+    register(aezoo.Pretrained.from_folder("denoising:mnist", PRETRAINED / "mnist"))
