@@ -186,7 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="re-check an export: checksums, and parity with the run's weights")
     p.add_argument("export_dir")
-    p.add_argument("--runtime", default="onnxruntime", help="onnxruntime (default) or reference")
+    p.add_argument(
+        "--runtime",
+        default="onnxruntime",
+        help="onnxruntime (default), reference (onnx's ReferenceEvaluator), openvino "
+        "(pip install 'aezoo[openvino]') or tract (pip install 'aezoo[tract]')",
+    )
     p.add_argument("--weights", help="run folder or .safetensors file (default: the one in the manifest)")
     p.add_argument("--atol", type=float, help="tolerance (default: the export's)")
     p.set_defaults(func=cmd_verify)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# What tests/test_web.py needs beyond Python: Debian's chromium (driven headless) and the page's
-# npm packages (onnxruntime-web, playwright-core), installed from exports/web/package-lock.json.
+# What tests/test_web.py and tests/test_node.py need beyond Python: Debian's chromium (driven
+# headless), the page's npm packages (onnxruntime-web, playwright-core), installed from
+# exports/web/package-lock.json, and exports/node's (onnxruntime-node) from its package-lock.json.
 # chromium comes from apt-get, only when it is missing and this runs as root; playwright-core
 # drives that binary and never downloads a browser of its own. Safe to run again.
 set -euo pipefail
@@ -20,3 +21,8 @@ if ! command -v npm >/dev/null 2>&1; then
   exit 1
 fi
 npm ci --no-audit --no-fund
+
+# onnxruntime-node ships its CPU binaries inside the npm package; its install script would only
+# fetch a GPU add-on from outside the registry, so skip it.
+cd ../node
+ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund

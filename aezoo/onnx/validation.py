@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,10 @@ import torch
 
 from aezoo.errors import AezooError
 
-RUNTIMES = ("onnxruntime", "reference")
+RUNTIMES = ("onnxruntime", "reference", "openvino", "tract")
+
+#: The optional runtimes: the Python package each needs, and the extra that installs it.
+OPTIONAL_RUNTIMES = {"openvino": "openvino", "tract": "tract"}
 
 
 class ValidationFailed(AezooError):
@@ -71,8 +75,92 @@ class CaseReport:
         return [t for o in self.outputs for t in o.near_ties]
 
 
+class MissingRuntime(AezooError):
+    """An optional runtime whose Python package is not installed."""
+
+
+class RuntimeFailure(RuntimeError):
+    """A runtime could not load or run a model; the message is one line naming the runtime, its
+    version and, where the runtime's error names one, the operator."""
+
+
+def runtime_version(runtime: str) -> str:
+    """The installed version of ``runtime``'s package ("" where it is not installed)."""
+    from importlib import metadata
+
+    package = {"reference": "onnx"}.get(runtime, runtime)
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def runtime_label(runtime: str) -> str:
+    """``tract 0.23.9``; the reference evaluator is onnx's."""
+    version = runtime_version(runtime)
+    name = "onnx.reference" if runtime == "reference" else runtime
+    return f"{name} {version}".strip()
+
+
+def require(runtime: str) -> Any:
+    import importlib
+
+    package = OPTIONAL_RUNTIMES[runtime]
+    try:
+        return importlib.import_module(package)
+    except ImportError as exc:
+        raise MissingRuntime(
+            f"the {runtime} runtime needs the {package!r} package ({exc}): pip install 'aezoo[{runtime}]'"
+        ) from None
+
+
+# tract names the node: 'Failed analyse for node #8 "node_linear" Gemm', 'Evaluating #14 "lstm" Scan',
+# 'Translating node #1 "frob" Unimplemented(Frobnicate)'; OpenVINO the operations it cannot convert:
+# 'No conversion rule found for operations: com.example.Frobnicate'
+_NODE = re.compile(r'#\d+ "([^"]*)" ([A-Z]\w*)(?:\((\w+)\))?')
+_OV_OPS = re.compile(r"(?:for|following \w+) operations?: ([\w.:]+(?:, [\w.:]+)*)")
+_NOISE = re.compile(r"^(Exception from src/|Check '.*' failed at |Summary:$|stack backtrace|backtrace)")
+
+
+def describe_failure(runtime: str, exc: BaseException) -> str:
+    """One line: the runtime and its version, the operator (where the error names one), the error."""
+    text = str(exc).strip()
+    keep = []
+    for line in (line.strip() for line in text.splitlines()):
+        if line.lower().startswith(("stack backtrace", "backtrace")):
+            break  # tract may append a Rust backtrace
+        if not line or line.startswith("at ") or line == "Caused by:" or _NOISE.match(line):
+            continue  # tract chains its causes, numbered; OpenVINO prefixes source locations
+        keep.append(re.sub(r"^(\d+: |-- )", "", line))
+    detail = "; ".join(keep[:4]) if keep else type(exc).__name__
+    where = ""
+    if found := _NODE.search(text):
+        where = f", operator {found.group(3) or found.group(2)} (node {found.group(1)!r})"
+    elif found := _OV_OPS.search(text):
+        where = f", operator {found.group(1)}"
+    return f"{runtime_label(runtime)}{where}: {detail[:300]}"
+
+
+def _guarded(runtime: str, run: Callable[[Mapping[str, np.ndarray]], list[np.ndarray]], backend: Any) -> Any:
+    def call(feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        try:
+            return run(feeds)
+        except Exception as exc:
+            raise RuntimeFailure(describe_failure(runtime, exc)) from exc
+
+    call.backend = backend  # the runtime's own object (OpenVINO's compiled model, tract's runnable)
+    return call
+
+
 def session(path: str | Path, runtime: str = "onnxruntime") -> Any:
-    """A callable ``feeds -> list of arrays`` in the named runtime."""
+    """A callable ``feeds -> list of arrays`` in the named runtime.
+
+    ``openvino`` and ``tract`` (optional packages: ``pip install 'aezoo[openvino]'``,
+    ``'aezoo[tract]'``) share no code with onnxruntime. OpenVINO runs on its CPU device with
+    ``INFERENCE_PRECISION_HINT`` f32: on processors with bf16 units its CPU plugin otherwise computes
+    in bf16 (differences up to 1e-2). A model such a runtime cannot load raises :class:`RuntimeFailure`,
+    as does a run that fails, with one line naming the runtime, its version and the operator.
+    """
     path = str(path)
     if runtime == "onnxruntime":
         import onnxruntime as ort
@@ -86,6 +174,35 @@ def session(path: str | Path, runtime: str = "onnxruntime") -> Any:
 
         ref = ReferenceEvaluator(path)
         return lambda feeds: ref.run(None, feeds)
+    if runtime == "openvino":
+        ov = require(runtime)
+        try:
+            core = ov.Core()
+            compiled = core.compile_model(core.read_model(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        except Exception as exc:
+            raise RuntimeFailure(describe_failure(runtime, exc)) from exc
+        request = compiled.create_infer_request()
+
+        def run_openvino(feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+            results = request.infer({name: np.ascontiguousarray(v) for name, v in feeds.items()})
+            return [np.array(results[output]) for output in compiled.outputs]
+
+        return _guarded(runtime, run_openvino, compiled)
+    if runtime == "tract":
+        tract = require(runtime)
+        try:
+            # the ONNX file's symbolic dimensions ("batch") become tract symbols: one plan, any batch
+            model = tract.onnx().load(path)
+            names = [model.input_name(i) for i in range(model.input_count())]
+            runnable = model.into_model().into_runnable()
+        except Exception as exc:
+            raise RuntimeFailure(describe_failure(runtime, exc)) from exc
+
+        def run_tract(feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+            outputs = runnable.run([np.ascontiguousarray(feeds[name]) for name in names])
+            return [o.to_numpy() for o in outputs]
+
+        return _guarded(runtime, run_tract, runnable)
     raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
 
 

@@ -30,14 +30,19 @@ def verify(
     weights: str | os.PathLike[str] | None = None,
     atol: float | None = None,
 ) -> VerifyReport:
-    """Checksums against the manifest, then parity with the weights in ``runtime``
-    (``onnxruntime``, or ``reference``: ``onnx.reference.ReferenceEvaluator``)."""
+    """Checksums against the manifest, then parity with the weights in ``runtime``:
+    ``onnxruntime``, ``reference`` (``onnx.reference.ReferenceEvaluator``), or ``openvino`` and
+    ``tract``, which share no code with onnxruntime (optional: ``pip install 'aezoo[openvino]'``,
+    ``'aezoo[tract]'``). A part a runtime cannot run is a problem naming the runtime, its version
+    and, where its error names one, the operator."""
     from aezoo import checkpoint
     from aezoo.fileio import sha256
     from aezoo.onnx.parity import validate_part
 
     if runtime not in validation.RUNTIMES:
         raise AezooError(f"--runtime must be one of {', '.join(validation.RUNTIMES)}, got {runtime!r}")
+    if runtime in validation.OPTIONAL_RUNTIMES:
+        validation.require(runtime)  # one line naming the extra to install, before any work
     if atol is not None and not atol > 0:
         raise AezooError(f"--atol must be positive, got {atol}")
     root = Path(export_dir).expanduser()
@@ -74,8 +79,11 @@ def verify(
         tolerance = atol if atol is not None else entry.get("atol", manifest["validation"]["atol"])
         try:
             validation.session(root / entry["file"], runtime)
-        except ImportError:
+        except (ImportError, validation.MissingRuntime):
             raise
+        except validation.RuntimeFailure as exc:  # openvino or tract cannot run this model
+            problems.append(f"{entry['file']} cannot be loaded by {exc}")
+            continue
         except Exception as exc:  # a damaged file the runtime cannot even load
             reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             problems.append(f"{entry['file']} cannot be loaded by {runtime} ({reason}): export again")
