@@ -124,9 +124,10 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
             f"{path} is not a readable safetensors file ({_short(exc)}); it is corrupt or "
             "truncated: train again or restore it"
         ) from exc
-    if str(metadata.get("aezoo.format", FORMAT)).isdigit() and int(metadata["aezoo.format"]) > int(FORMAT):
+    written = str(metadata.get("aezoo.format", FORMAT))
+    if written.isdigit() and int(written) > int(FORMAT):
         raise AezooError(
-            f"{path} is weights format {metadata['aezoo.format']}, newer than this aezoo reads ({FORMAT}): "
+            f"{path} is weights format {written}, newer than this aezoo reads ({FORMAT}): "
             "upgrade aezoo"
         )
     if "aezoo.architecture" not in metadata or "aezoo.hparams" not in metadata:

@@ -93,7 +93,7 @@ ENTRIES: dict[str, dict[str, Any]] = {
         "checks": [
             {"split": "test", "limit": 1000, "metrics": ["neg_elbo", "bce"], "examples_text": FIRST_1000}
         ],
-        "full": [{"split": "test", "metrics": ["neg_elbo", "bce"]}],
+        "full": [{"split": "test", "metrics": ["nll", "neg_elbo", "bce"], "nll_samples": 100}],
     },
     "vae:mnist-2d": {
         "package": "aezoo_vae",

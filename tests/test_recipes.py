@@ -129,7 +129,7 @@ def test_command_line_options_override_a_toml_recipe(cli, tmp_path):
         ("type.toml", 'architecture = "dense"\nhparams = "x"\n', "'hparams' must be a table, got 'x'"),
         ("value-type.toml", 'architecture = "dense"\n[hparams]\nlatent_dim = "two"\n', "'latent_dim' must be int"),
         ("range.toml", 'architecture = "dense"\n[hparams]\nlatent_dim = 0\n', "'latent_dim' must be 1 … 65536, got 0"),
-        ("lr.toml", 'architecture = "dense"\n[trainer]\nlr = -1.0\n', "[trainer] trainer: setting 'lr' must be"),
+        ("lr.toml", 'architecture = "dense"\n[trainer]\nlr = -1.0\n', "[trainer] setting 'lr' must be"),
         ("misspelt.toml", 'architecture = "dense"\n[trainer]\nepoch = 3\n', "'epoch' does not exist; did you mean 'epochs'?"),
         ("hp.toml", 'architecture = "dense"\n[hparams]\nlatnet_dim = 2\n', "did you mean 'latent_dim'?"),
         ("arch.toml", 'architecture = "dnse"\n', "architecture: no architecture 'dnse'; did you mean 'dense'?"),
