@@ -12,7 +12,7 @@ import torch
 import aezoo
 from aezoo.data import DataOptions
 from aezoo.errors import AezooError
-from aezoo_musicvae import datasets
+from aezoo_musicvae import abcfiles, corpus, datasets, melodies
 from aezoo_musicvae import model as mv
 from aezoo_musicvae import representation as rep
 from aezoo_musicvae.midi import SECONDS_PER_STEP, read_notes, write_melody
@@ -139,12 +139,29 @@ def test_split_is_by_piece_and_held_out_windows_are_unseen():
     assert sum(info["windows"].values()) == 15 and sum(info["duplicates_removed"].values()) == 45
 
 
-def test_bach_chorales_parse_once_and_are_cached(tmp_path, monkeypatch):
+@pytest.fixture(scope="session")
+def corpus_subsets(tmp_path_factory):
+    """``(cache root, chorale paths, folk paths)``: 12 chorales and 24 of Ryan's tunes, parsed once
+    into a cache shared by the tests."""
     pytest.importorskip("music21")
-    some = datasets.chorale_paths()[:12]
-    monkeypatch.setattr(datasets, "chorale_paths", lambda: some)
-    data = datasets.load_bach_chorales(DataOptions(root=tmp_path / "data", cache=tmp_path))
-    cache = list((tmp_path / "bach-chorales").glob("*.npz"))
+    root = tmp_path_factory.mktemp("cache")
+    chorales = corpus.chorale_paths()[:12]
+    folk = [p for p in corpus.folk_paths() if p.parent.name == "ryansMammoth"][:24]
+    corpus.chorale_melodies(root, chorales)
+    corpus.folk_melodies(root, folk)
+    return root, chorales, folk
+
+
+def _no_parsing(*args, **kwargs):
+    raise AssertionError("parsed again despite the cache")
+
+
+def test_bach_chorales_parse_once_and_are_cached(corpus_subsets, tmp_path, monkeypatch):
+    root, some, _ = corpus_subsets
+    monkeypatch.setattr(corpus, "chorale_paths", lambda: some)
+    monkeypatch.setattr(corpus, "_parse_score", _no_parsing)  # the fixture parsed them
+    data = corpus.load_bach_chorales(DataOptions(root=tmp_path / "data", cache=root))
+    cache = list((root / "bach-chorales").glob("*.npz"))
     assert len(cache) == 1
     with np.load(cache[0], allow_pickle=False) as stored:  # integers and strings, no pickle
         assert stored["notes"].dtype == np.int32
@@ -154,50 +171,50 @@ def test_bach_chorales_parse_once_and_are_cached(tmp_path, monkeypatch):
         data.info["bars"] == 2
         and sum(data.info["pieces"].values()) + sum(data.info["skipped_pieces"].values()) == 12
     )
-
-    def no_parsing(path):
-        raise AssertionError("parsed again despite the cache")
-
-    monkeypatch.setattr(datasets, "soprano_notes", no_parsing)
-    again = datasets.load_bach_chorales(DataOptions(root=tmp_path / "data", cache=tmp_path))
-    assert torch.equal(again.train.batch(torch.arange(len(again.train)))["tokens"], tokens)
     assert (
-        datasets.load_bach_chorales_16bar(DataOptions(root=tmp_path / "data", cache=tmp_path)).info["steps"]
-        == 256
+        corpus.load_bach_chorales_16bar(DataOptions(root=tmp_path / "data", cache=root)).info["steps"] == 256
     )
+
+
+def test_a_new_cache_version_parses_again(corpus_subsets, tmp_path, monkeypatch):
+    root, some, _ = corpus_subsets
+    before = corpus._cache_file(root, "bach-chorales", "soprano", [p.name for p in some])
+    assert before.exists()
+    monkeypatch.setattr(corpus, "CACHE_VERSION", corpus.CACHE_VERSION + 1)
+    assert corpus._cache_file(root, "bach-chorales", "soprano", [p.name for p in some]) != before
 
 
 def test_chorale_pickups_end_bar_zero_so_bar_lines_align():
     pytest.importorskip("music21")
-    path = next(p for p in datasets.chorale_paths() if p.name == "bwv101.7.mxl")
-    notes = datasets.soprano_notes(path)
+    path = next(p for p in corpus.chorale_paths() if p.name == "bwv101.7.mxl")
+    notes = corpus.soprano_notes(path)
     assert notes[0].start == 12  # a one-beat pickup: the last beat of bar 0
     assert any(n.start == 16 for n in notes)  # the downbeat of bar 1
 
 
-def test_folk_tunes_keep_common_and_cut_time_with_repeats_written_out(tmp_path, monkeypatch):
-    pytest.importorskip("music21")
-    paths = datasets.folk_paths()
-    assert {p.parent.name for p in paths} == set(datasets.FOLK_COLLECTIONS) and len(paths) > 1000
-    some = [p for p in paths if p.parent.name == "ryansMammoth"][:24]
-    names, _, skipped = datasets.folk_melodies(tmp_path, some)
-    assert len(names) + sum(skipped.values()) == 24 and len(names) >= 3
+def test_folk_tunes_keep_common_and_cut_time_with_repeats_written_out(corpus_subsets, monkeypatch):
+    root, _, some = corpus_subsets
+    paths = corpus.folk_paths()
+    assert {p.parent.name for p in paths} == set(corpus.FOLK_COLLECTIONS) and len(paths) > 1000
+    monkeypatch.setattr(corpus, "folk_tunes", _no_parsing)  # the fixture parsed them
+    names, _, skipped = corpus.folk_melodies(root, some)
+    assert len(names) + sum(skipped.values()) >= 24 and len(names) >= 3
     assert set(skipped) <= {"not in 2/2 or 4/4", "no notes"} and all(
         n.startswith("ryansMammoth/") for n in names
     )
-    cache = list((tmp_path / "folk-tunes").glob("*.npz"))
-    assert len(cache) == 1
+    assert len(list((root / "folk-tunes").glob("*.npz"))) == 1
+    monkeypatch.undo()
 
     from music21 import stream
 
     # a tune with repeat marks reads longer than written: its repeats are expanded
     for path in some:
-        score = datasets._parse_score(path)
+        score = abcfiles.read_abc_file(path)
         if isinstance(score, stream.Score) and any(
             b.direction for b in score.recurse().getElementsByClass("Repeat")
         ):
             try:
-                notes = datasets.tune_notes(score)
+                notes = corpus.tune_notes(score)
             except ValueError:
                 continue
             written = float(score.parts[0].highestTime if score.parts else score.highestTime) * 4
@@ -206,11 +223,133 @@ def test_folk_tunes_keep_common_and_cut_time_with_repeats_written_out(tmp_path, 
     else:
         pytest.fail("no tune with repeats among the first 24 of Ryan's collection")
 
-    def no_parsing(path):
-        raise AssertionError("parsed again despite the cache")
 
-    monkeypatch.setattr(datasets, "folk_tunes", no_parsing)
-    assert datasets.folk_melodies(tmp_path, some)[0] == names
+# -- ABC accidentals --------------------------------------------------------------------------------
+
+#: Two bars in C: a sharp, then F in another octave, then after the bar line a plain F; a flat
+#: cancelled by a natural within its bar.
+ABC_TUNE = "X:1\nT:Accidentals\nM:4/4\nL:1/4\nK:C\n^F G F f|F _B B =B|B4|\n"
+
+
+def test_abc_2_1_accidentals_last_to_the_bar_line_in_every_octave():
+    pytest.importorskip("music21")
+    read = {
+        v: abcfiles.note_pitches(abcfiles.read_abc(ABC_TUNE, v)) for v in (abcfiles.ABC_1_3, abcfiles.ABC_2_1)
+    }
+    assert [p for (p,) in read[abcfiles.ABC_2_1]] == [66, 67, 66, 78, 65, 70, 70, 71, 71]
+    assert [p for (p,) in read[abcfiles.ABC_1_3]] == [66, 67, 65, 77, 65, 70, 71, 71, 71]
+    assert abcfiles.changed_notes(read[abcfiles.ABC_1_3], read[abcfiles.ABC_2_1]) == 3
+    from music21 import converter
+
+    default = converter.parseData(ABC_TUNE, format="abc")  # what music21 does by default: 1.3
+    assert abcfiles.note_pitches(default) == read[abcfiles.ABC_1_3]
+    declared = converter.parseData("%abc-2.1\n" + ABC_TUNE, format="abc")
+    assert abcfiles.note_pitches(declared) == read[abcfiles.ABC_2_1]
+
+
+def test_accidental_changes_are_counted_per_tune_book(tmp_path):
+    pytest.importorskip("music21")
+    one, two = tmp_path / "bookA", tmp_path / "bookB"
+    one.mkdir()
+    two.mkdir()
+    waltz = "X:2\nT:Waltz\nM:3/4\nL:1/4\nK:C\n^F G F|F f F|\n"  # one note changes; not in 4/4
+    (one / "tunes.abc").write_text(ABC_TUNE + "\n" + waltz)
+    (two / "plain.abc").write_text("X:1\nT:Plain\nM:2/2\nL:1/4\nK:G\nG A B c|d4|\n")
+    (two / "broken.abc").write_bytes(b"\xff\xfe not utf-8")
+    books = abcfiles.accidental_changes(sorted(tmp_path.rglob("*.abc")), corpus.FOLK_METERS)
+    assert books["bookA"] == {
+        "files": 1, "unreadable": 0, "tunes": 2, "notes": 15, "tunes_changed": 2, "notes_changed": 4,
+        "tunes_in_meters": 1, "notes_in_meters": 9, "tunes_changed_in_meters": 1, "notes_changed_in_meters": 3,
+    }  # fmt: skip
+    assert books["bookB"]["files"] == 2 and books["bookB"]["unreadable"] == 1
+    assert books["bookB"]["tunes"] == 1 and books["bookB"]["notes_changed"] == 0
+
+
+def test_folk_tunes_are_read_the_abc_2_1_way(tmp_path):
+    pytest.importorskip("music21")
+    book = tmp_path / "book" / "tune.abc"
+    book.parent.mkdir()
+    book.write_text(ABC_TUNE)
+    ((name, notes),) = corpus.folk_tunes(book)
+    assert name == "book/tune.abc" and [n.pitch for n in notes][:4] == [66, 67, 66, 78]
+
+
+# -- the combined melodies dataset ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def combined(corpus_subsets):
+    root, chorales, folk = corpus_subsets
+    sources = {
+        "bach-chorales": corpus.chorale_melodies(root, chorales),
+        "folk-tunes": corpus.folk_melodies(root, folk),
+    }
+    return melodies.combine_sources("melodies", sources, 2, seed=0)
+
+
+def _rows(split) -> set[tuple[int, ...]]:
+    return {tuple(r) for r in split.batch(torch.arange(len(split)))["tokens"].tolist()}
+
+
+def test_melodies_split_each_source_as_on_its_own(combined, corpus_subsets, tmp_path, monkeypatch):
+    root, chorales, folk = corpus_subsets
+    monkeypatch.setattr(corpus, "chorale_paths", lambda: chorales)
+    monkeypatch.setattr(corpus, "folk_paths", lambda: folk)
+    monkeypatch.setattr(corpus, "_parse_score", _no_parsing)
+    monkeypatch.setattr(corpus, "folk_tunes", _no_parsing)
+    options = DataOptions(root=tmp_path, cache=root)
+    alone = {
+        "bach-chorales": corpus.load_bach_chorales(options),
+        "folk-tunes": corpus.load_folk_tunes(options),
+    }
+    info = combined.info
+    assert list(info["sources"]) == list(melodies.SOURCES)
+    assert set(info["test_pieces"]) == {n for d in alone.values() for n in d.info["test_pieces"]}
+    for name, data in alone.items():
+        source = info["sources"][name]
+        assert (
+            source["pieces"] == data.info["pieces"]
+            and source["skipped_pieces"] == data.info["skipped_pieces"]
+        )
+        for split in ("val", "test"):
+            # the same pieces held out; fewer windows only where training has them (from the other source)
+            extra = combined.split(f"{split}-{name}")
+            assert _rows(extra) <= _rows(data.split(split)) and len(extra) == source["windows"][split]
+    loaded = aezoo.plugins.registry().datasets["melodies"].load(options)
+    assert loaded.info == info and set(loaded.extra) == set(combined.extra)
+    assert torch.equal(
+        loaded.test.batch(torch.arange(len(loaded.test)))["tokens"],
+        combined.test.batch(torch.arange(len(combined.test)))["tokens"],
+    )
+
+
+def test_melodies_held_out_windows_are_unseen_and_each_kept_once(combined):
+    train, val, test = _rows(combined.train), _rows(combined.val), _rows(combined.test)
+    assert (
+        len(train) == len(combined.train)
+        and len(val) == len(combined.val)
+        and len(test) == len(combined.test)
+    )
+    assert not train & val and not (train | val) & test
+    assert set(combined.extra) == {f"{s}-{n}" for s in ("val", "test") for n in melodies.SOURCES}
+    for name in melodies.SOURCES:
+        assert not _rows(combined.split(f"val-{name}")) & train
+        assert not _rows(combined.split(f"test-{name}")) & (train | val)
+    assert _rows(combined.split("test-bach-chorales")) | _rows(combined.split("test-folk-tunes")) == test
+    info = combined.info
+    assert info["windows"] == {"train": len(train), "val": len(val), "test": len(test)}
+    assert info["extra_splits"]["test-folk-tunes"] == len(combined.split("test-folk-tunes"))
+    assert sum(s["windows"]["train"] for s in info["sources"].values()) == len(train)
+    limited = combined.limited(4, 3)
+    assert len(limited.split("test-folk-tunes")) == 3
+
+
+def test_per_source_splits_report_note_accuracy(combined):
+    from aezoo.evaluation import evaluate_split
+
+    model = aezoo.create("musicvae", **SMALL)
+    metrics = evaluate_split(model, combined.split("test-folk-tunes"), seed=2)
+    assert {"accuracy", "sampled_accuracy", "note_accuracy", "sampled_note_accuracy"} <= set(metrics)
 
 
 @pytest.fixture(scope="module")
@@ -433,37 +572,47 @@ def test_decoder_variants_are_judged_by_their_choices(midi_folder, tmp_path, mon
     model = aezoo.create("musicvae", **sizes, bars=1).eval()
     notes = [read_notes(path)[0] for path in sorted(midi_folder.glob("song*.mid"))]
     tokens = torch.from_numpy(np.concatenate([rep.windows(n, 1) for n in notes]))
-    exported = aezoo.export(model, tmp_path / "export", real_inputs=tokens, dtype="fp16", quantize="int8")
+    exported = aezoo.export(model, tmp_path / "export", real_inputs=tokens, dtype="fp16")
     models = exported.manifest["models"]
     assert models["decoder"]["atol"] == 1e-4 and models["encoder"]["atol"] == 1e-5
-    for variant in ("decoder.fp16", "decoder.int8"):
-        cases = models[variant]["validation"]["cases"]
+    cases = models["decoder.fp16"]["validation"]["cases"]
+    choices = [c for c in cases if c["output"] == "tokens"]
+    assert len(choices) == 2 and all(c["identical_fraction"] >= 0.95 and c["passed"] for c in choices)
+    assert all("first flipped choice" in c["compared"] for c in cases if c["output"] == "logits")
+    # int8: how many of an untrained decoder's near-tied choices flip depends on the processor's int8
+    # kernels (12.5 % here without VNNI); either way the gate keeps or refuses it by the same rule
+    try:
+        quantized = aezoo.export(model, tmp_path / "int8", real_inputs=tokens, quantize="int8")
+    except ValidationFailed as exc:
+        assert "chooses a different 'tokens' than the fp32 decoder" in str(exc) and "more than 5%" in str(exc)
+        assert not (tmp_path / "int8").exists()
+    else:
+        cases = quantized.manifest["models"]["decoder.int8"]["validation"]["cases"]
         choices = [c for c in cases if c["output"] == "tokens"]
         assert len(choices) == 2 and all(c["identical_fraction"] >= 0.95 and c["passed"] for c in choices)
-        assert all("first flipped choice" in c["compared"] for c in cases if c["output"] == "logits")
 
     torch.manual_seed(1)
     other = aezoo.create("musicvae", **sizes, bars=1).eval()
     aezoo.export(other, tmp_path / "other")
-    real_make = exporter._make_variant
+    real_make = exporter.make_variant
 
     def another_decoder(fp32_path, path, kind):  # a "variant" with other weights altogether
         real_make(tmp_path / "other" / "decoder.onnx", path, kind)
 
-    monkeypatch.setattr(exporter, "_make_variant", another_decoder)
+    monkeypatch.setattr(exporter, "make_variant", another_decoder)
     with pytest.raises(ValidationFailed, match=r"chooses a different 'tokens' than the fp32 decoder"):
         aezoo.export(model, tmp_path / "refused", real_inputs=tokens, dtype="fp16")
     assert not (tmp_path / "refused").exists()
 
 
 def test_agreeing_prefix_ends_at_each_sequences_first_flip():
-    from aezoo.onnx.exporter import _agreeing_prefix
+    from aezoo.onnx.variants import agreeing_prefix
 
     part = aezoo.create("musicvae", **SMALL, bars=1).export_parts()["decoder"]
     want = np.array([[1, 2, 3, 4], [1, 2, 3, 4]])
     got = np.array([[1, 2, 3, 4], [1, 9, 3, 4]])
     logits = np.zeros((2, 4, 90), np.float32)
-    mask = _agreeing_prefix(part, [want, logits], [got, logits])
+    mask = agreeing_prefix(part, [want, logits], [got, logits])
     assert mask.tolist() == [[True] * 4, [True, True, False, False]]
 
 
