@@ -1,9 +1,14 @@
-"""Built-in plugin: MusicVAE for melodies, with Bach chorale and MIDI-folder datasets."""
+"""Built-in plugin: MusicVAE for melodies, with Bach chorale, folk tune, combined and MIDI-folder
+datasets."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aezoo
 from aezoo_musicvae.hparams import MusicVAEHParams
+
+PRETRAINED = Path(__file__).parent / "pretrained"
 
 
 @aezoo.hookimpl
@@ -26,29 +31,44 @@ def aezoo_register_datasets(register):
         aezoo.Dataset(
             name="bach-chorales",
             description="Soprano lines of the Bach chorales in music21's corpus (4/4), 2-bar windows, split by chorale",
-            loader="aezoo_musicvae.datasets:load_bach_chorales",
+            loader="aezoo_musicvae.corpus:load_bach_chorales",
         )
     )
     register(
         aezoo.Dataset(
             name="bach-chorales-16bar",
             description="As bach-chorales, in 16-bar windows",
-            loader="aezoo_musicvae.datasets:load_bach_chorales_16bar",
+            loader="aezoo_musicvae.corpus:load_bach_chorales_16bar",
         )
     )
     register(
         aezoo.Dataset(
             name="folk-tunes",
             description="Folk and fiddle tunes in music21's corpus (Ryan's, O'Neill's, Nottingham; 4/4 and 2/2, "
-            "repeats written out), 2-bar windows, split by tune",
-            loader="aezoo_musicvae.datasets:load_folk_tunes",
+            "repeats written out, ABC 2.1 accidentals), 2-bar windows, split by tune",
+            loader="aezoo_musicvae.corpus:load_folk_tunes",
         )
     )
     register(
         aezoo.Dataset(
             name="folk-tunes-16bar",
             description="As folk-tunes, in 16-bar windows",
-            loader="aezoo_musicvae.datasets:load_folk_tunes_16bar",
+            loader="aezoo_musicvae.corpus:load_folk_tunes_16bar",
+        )
+    )
+    register(
+        aezoo.Dataset(
+            name="melodies",
+            description="bach-chorales and folk-tunes together, 2-bar windows, each split by piece as on its "
+            "own; extra splits val-/test-bach-chorales and val-/test-folk-tunes",
+            loader="aezoo_musicvae.melodies:load_melodies",
+        )
+    )
+    register(
+        aezoo.Dataset(
+            name="melodies-16bar",
+            description="As melodies, in 16-bar windows",
+            loader="aezoo_musicvae.melodies:load_melodies_16bar",
         )
     )
     register(
@@ -67,3 +87,8 @@ def aezoo_register_datasets(register):
             argument="PATH",
         )
     )
+
+
+@aezoo.hookimpl
+def aezoo_register_pretrained(register):
+    register(aezoo.Pretrained.from_folder("musicvae:melody-2bar", PRETRAINED / "melody-2bar"))
