@@ -127,8 +127,7 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     written = str(metadata.get("aezoo.format", FORMAT))
     if written.isdigit() and int(written) > int(FORMAT):
         raise AezooError(
-            f"{path} is weights format {written}, newer than this aezoo reads ({FORMAT}): "
-            "upgrade aezoo"
+            f"{path} is weights format {written}, newer than this aezoo reads ({FORMAT}): upgrade aezoo"
         )
     if "aezoo.architecture" not in metadata or "aezoo.hparams" not in metadata:
         raise AezooError(

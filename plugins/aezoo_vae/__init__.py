@@ -27,3 +27,4 @@ def aezoo_register_architectures(register):
 @aezoo.hookimpl
 def aezoo_register_pretrained(register):
     register(aezoo.Pretrained.from_folder("vae:mnist-2d", PRETRAINED / "mnist-2d"))
+    register(aezoo.Pretrained.from_folder("vae:mnist", PRETRAINED / "mnist"))
