@@ -63,3 +63,23 @@ def site(tmp_path, monkeypatch):
         module = sys.modules[name]
         if getattr(module, "__file__", None) and str(path) in str(module.__file__):
             del sys.modules[name]
+
+
+@pytest.fixture
+def cli(capsys, tmp_path, monkeypatch):
+    """``aezoo ARGS...`` in this process (so plugins and entries registered in code are seen), in an
+    empty folder: ``(status, stdout, stderr)``; ``cli.cwd`` is that folder."""
+    from aezoo.cli import main
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    run.cwd = work
+    return run

@@ -17,7 +17,6 @@ from safetensors.torch import save_file
 
 import aezoo
 import aezoo.plugins
-from aezoo.cli import main
 from aezoo.errors import AezooError
 
 TINY = {"hidden": (16,), "latent_dim": 2}
@@ -80,24 +79,6 @@ def register():
 
     yield add
     aezoo.plugins.reset()
-
-
-@pytest.fixture
-def cli(capsys, tmp_path, monkeypatch):
-    """``aezoo ARGS...`` in this process (so entries registered in code are seen), in an empty
-    folder: (status, stdout, stderr)."""
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    run.cwd = work
-    return run
 
 
 def make_folder(folder: Path, arch: str = "dense", hparams: dict | None = None, seed: int = 0):

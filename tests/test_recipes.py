@@ -9,27 +9,9 @@ import pytest
 from safetensors.torch import load_file
 
 from aezoo import recipes
-from aezoo.cli import main
 
 TINY = ["--set", "hidden=16", "--set", "latent_dim=2"]
 SMALL = ["--limit-train", "256", "--limit-eval", "64", "--no-progress"]
-
-
-@pytest.fixture
-def cli(capsys, tmp_path, monkeypatch):
-    """``aezoo ARGS...`` in this process, in an empty folder: (status, stdout, stderr)."""
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    run.cwd = work
-    return run
 
 
 def records(run: Path) -> list[dict]:
