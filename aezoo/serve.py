@@ -321,7 +321,8 @@ def export_folder(spec: str, echo: Echo | None = None) -> Iterator[tuple[Path, b
 
 @contextlib.contextmanager
 def _terminate_as_exit() -> Iterator[None]:
-    """SIGTERM ends the server as Ctrl-C does: cleanly, its temporary export removed."""
+    """SIGTERM ends the server as Ctrl-C does: cleanly, its temporary export removed. Ctrl-C gets
+    its handler explicitly too: a process started in the background inherits SIGINT ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -329,11 +330,16 @@ def _terminate_as_exit() -> Iterator[None]:
     def stop(signum: int, frame: Any) -> None:
         raise SystemExit(128 + signum)
 
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
     previous = signal.signal(signal.SIGTERM, stop)
+    previous_int = signal.signal(signal.SIGINT, interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def serve(
