@@ -148,6 +148,21 @@ class ImageAutoEncoder(AutoEncoder):
         ]
         return parts
 
+    def export_decoding(self) -> dict[str, Any] | None:
+        """Images: the decoder's first output, ``[batch, C, H, W]`` in its range, grey or RGB
+        (export adds the dataset's polarity where it knows it)."""
+        output = self.export_parts()["decoder"].outputs[0]
+        channels = self.image_shape[0]
+        return {
+            "kind": "image",
+            "output": output.name,
+            "layout": "NCHW",
+            "channels": channels,
+            "color": "grey" if channels == 1 else "rgb",
+            "range": list(output.range or (0.0, 1.0)),
+            "to_8bit": "round(clamp((value - range[0]) / (range[1] - range[0]), 0, 1) * 255)",
+        }
+
     def read_examples(self, paths: list[str], *, invert: bool = False, **options: Any) -> Batch:
         """Image files, converted to the model's channels and (if fixed) size."""
         c, h, w = self.image_shape

@@ -17,6 +17,8 @@ schedules over steps      ``step`` passed to :meth:`AutoEncoder.loss` (scheduled
 extra validation metrics  :meth:`AutoEncoder.evaluate`
 what export traces        :meth:`AutoEncoder.export_parts` (several encoder outputs, extra
                           decoder inputs such as a temperature)
+how outputs are used      :meth:`AutoEncoder.export_decoding` (the manifest's ``decoding``:
+                          an image's layout and colour, a melody's tokens and MIDI)
 ========================  ===================================================================
 """
 
@@ -242,6 +244,13 @@ class AutoEncoder(nn.Module):
                 lambda inputs: (self.encode(inputs),),
             ),
         }
+
+    def export_decoding(self) -> dict[str, Any] | None:
+        """The manifest's ``decoding`` section: how a runtime turns the decoder's outputs into
+        something a person sees or hears, by data kind (``{"kind": "image", ...}`` or ``{"kind":
+        "melody", ...}``; ``aezoo/onnx/manifest.schema.json`` defines each kind's fields). None
+        (the default) leaves it out; image models get theirs from :class:`aezoo.image.ImageAutoEncoder`."""
+        return None
 
     # -- generation ----------------------------------------------------------------------------
 

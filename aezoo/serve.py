@@ -41,7 +41,24 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 
 #: The page's files, served at ``/NAME`` (``index.html`` at ``/`` too).
-PAGE_FILES = ("index.html", "app.js", "common.js", "latent.js", "style.css", "favicon.svg")
+PAGE_FILES = (
+    "index.html",
+    "app.js",
+    "common.js",
+    "latent.js",
+    "style.css",
+    "favicon.svg",
+    "upscale.js",
+    "pixels.js",
+    "upscale.css",
+    "melody.js",
+    "melody-page.js",
+    "melody.css",
+    "midi.js",
+    "sampling.js",
+    "pianoroll.js",
+    "synth.js",
+)
 #: The onnxruntime-web files the page loads (its wasm-only ES module build), served at ``/ort/NAME``.
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 #: A folder holding ``ORT_FILES`` (onnxruntime-web's ``dist``), instead of ``exports/web/node_modules``.

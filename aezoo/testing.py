@@ -296,6 +296,13 @@ def check_manifest_complete(architecture: str, hparams: Mapping[str, Any] | None
     assert code.get("sampling", {}).get("kind"), (
         "the decoder's code input does not say how to draw one (TensorSpec.sampling)"
     )
+    decoding = manifest.get("decoding")
+    if decoding is not None:  # AutoEncoder.export_decoding() said how to use the output
+        outputs = [o["name"] for o in manifest["models"]["decoder"]["outputs"]]
+        assert decoding["output"] in outputs, (
+            f"decoding names output {decoding['output']!r}; the decoder has {outputs}"
+        )
+    assert manifest["runtimes"]["validated"], "the manifest does not say where it was validated"
     for name, entry in manifest["models"].items():
         path = root / entry["file"]
         assert sha256(path) == entry["sha256"], f"{entry['file']} does not match its sha256"

@@ -70,6 +70,30 @@ def test_export_writes_validated_models_and_manifest(exported, trained_run):
     for variant in ("decoder.fp16", "decoder.int8"):
         result = m["models"][variant]["validation"]["cases"]
         assert result and all(r["passed"] and r["psnr_db"] > 30 for r in result)
+    # fp16 is judged where it is computed in half precision too, not only in onnxruntime's CPU
+    # provider (which runs most of it in float32)
+    fp16 = m["models"]["decoder.fp16"]["validation"]
+    assert {r["runtime"] for r in fp16["cases"]} == {"onnxruntime", "reference"}
+    assert "float16" in fp16["computes_in"]["reference"]
+    by_runtime = {
+        rt: max(r["max_abs_diff"] for r in fp16["cases"] if r["runtime"] == rt) for rt in fp16["computes_in"]
+    }
+    assert 0 < by_runtime["reference"] <= 1e-2 and by_runtime["onnxruntime"] <= 1e-2
+    # how to use the output, and what loads the files
+    assert m["decoding"] == {
+        "kind": "image",
+        "output": "image",
+        "layout": "NCHW",
+        "channels": 1,
+        "color": "grey",
+        "range": [0.0, 1.0],
+        "to_8bit": "round(clamp((value - range[0]) / (range[1] - range[0]), 0, 1) * 255)",
+        "polarity": m["dataset"]["polarity"],
+    }
+    assert m["dataset"]["polarity"].startswith("light on dark")
+    assert m["runtimes"]["validated"][0]["runtime"] == "onnxruntime"
+    assert m["runtimes"]["validated"][0]["version"] == m["versions"]["onnxruntime"]
+    assert m["runtimes"]["minimum"] == {"onnxruntime": "1.18", "why": "ONNX IR version 10 and opset 18"}
 
 
 def test_each_file_describes_itself(exported):

@@ -390,7 +390,7 @@ def test_the_page_draws_what_onnxruntime_decodes(tmp_path: Path) -> None:
     assert not export_dir.exists(), "the temporary export outlived the server"
     assert result.returncode == 0, result.stderr + result.stdout[-2000:]
     report = json.loads(result.stdout)
-    assert report["ready"] == {"supported": True} and report["errors"] == []
+    assert report["ready"] == {"supported": True, "view": "latent"} and report["errors"] == []
     low, high = exported.decoder.outputs[0].get("range", [0, 1])
     for code, want, got in zip(codes, expected, report["results"], strict=True):
         assert got["code"] == pytest.approx(code.tolist(), abs=1e-6)

@@ -102,6 +102,11 @@ def export(
         manifest = build_manifest(model, origin, opset, default_atol, entries, cases, real_note)
         if data is not None:
             manifest["dataset"] = _dataset_json(data)
+        decoding = model.export_decoding()
+        if decoding is not None:
+            if "polarity" in manifest.get("dataset", {}) and decoding.get("kind") == "image":
+                decoding = {**decoding, "polarity": manifest["dataset"]["polarity"]}
+            manifest["decoding"] = decoding
         check_manifest(manifest, f"the manifest of {out}")  # the contract holds before it is written
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     say(f"validated against onnxruntime: {len(cases)} cases passed")

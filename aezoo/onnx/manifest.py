@@ -114,12 +114,56 @@ def build_manifest(
         # a number only for fixed-size codes; a feature map that grows with the image has none
         "latent_size": int(np.prod(latent)) if vector else None,
         "models": entries,
+        "runtimes": runtimes_json(entries),
         "validation": {
             "runtime": f"onnxruntime {onnxruntime.__version__} (CPUExecutionProvider)",
             "atol": atol,
             "real_data": real_note,
             "passed": all(c["passed"] for c in cases),
             "cases": cases,
+        },
+    }
+
+
+#: The first onnxruntime release that reads each ONNX IR version, and that implements each opset
+#: (onnxruntime's version matrix): a file needs the later of the two. aezoo writes IR 10, opset 18.
+ONNXRUNTIME_FOR_IR = {9: "1.15", 10: "1.18"}
+ONNXRUNTIME_FOR_OPSET = {18: "1.14", 19: "1.15", 20: "1.17", 21: "1.18"}
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".") if p.isdigit())
+
+
+def minimum_onnxruntime(ir_version: int, opset: int) -> str | None:
+    """The oldest onnxruntime that loads a file of this IR version and opset, None when unknown."""
+    needs = [ONNXRUNTIME_FOR_IR.get(ir_version), ONNXRUNTIME_FOR_OPSET.get(opset)]
+    if any(n is None for n in needs):
+        return None
+    return max(needs, key=_version_key)  # type: ignore[arg-type]
+
+
+def runtimes_json(entries: dict[str, Any]) -> dict[str, Any]:
+    """Where the export was validated and what a runtime needs to load it. Each file is validated
+    at export in onnxruntime's CPU provider; ``aezoo verify --runtime`` checks the others
+    (reference, openvino, tract), and ``exports/README.md`` lists what each was seen to run."""
+    import onnxruntime
+
+    ir = max(e["ir_version"] for e in entries.values())
+    opset = max(e["opset"] for e in entries.values())
+    minimum = minimum_onnxruntime(ir, opset)
+    return {
+        "validated": [
+            {
+                "runtime": "onnxruntime",
+                "version": onnxruntime.__version__,
+                "provider": "CPUExecutionProvider",
+                "files": sorted(e["file"] for e in entries.values()),
+            }
+        ],
+        "minimum": {
+            "onnxruntime": minimum,
+            "why": f"ONNX IR version {ir} and opset {opset}",
         },
     }
 

@@ -19,6 +19,7 @@ SECONDS_PER_STEP = 60.0 / QPM / STEPS_PER_QUARTER
 RESOLUTION = 480
 VELOCITY = 80
 PROGRAM = 0  # acoustic grand piano
+TRACK_NAME = "aezoo musicvae melody"
 
 
 class UnusableMidi(Exception):
@@ -76,7 +77,7 @@ def write_melody(events: Sequence[int], path: str | os.PathLike[str]) -> Path:
 
     pm = pretty_midi.PrettyMIDI(resolution=RESOLUTION, initial_tempo=QPM)
     pm.time_signature_changes.append(pretty_midi.TimeSignature(4, 4, 0.0))
-    instrument = pretty_midi.Instrument(program=PROGRAM, name="aezoo musicvae melody")
+    instrument = pretty_midi.Instrument(program=PROGRAM, name=TRACK_NAME)
     for note in events_to_notes(events):
         instrument.notes.append(
             pretty_midi.Note(

@@ -21,7 +21,6 @@ from aezoo.model import (
     GaussianPrior,
     LossOutput,
     OptimizerConfig,
-    TensorSpec,
     make_optimizer,
 )
 from aezoo_musicvae.hparams import MusicVAEHParams
@@ -40,11 +39,20 @@ def _small_dense(inputs: int, outputs: int) -> nn.Linear:
     return layer
 
 
+#: Gumbel noise is -log(-log(u)) with u drawn uniformly in [U_LOW, U_HIGH], strictly inside (0, 1):
+#: u = 0 would give -inf (and NaN at temperature 0). The decoder clamps its noise input to the range
+#: these give, so another runtime's u = 0 cannot turn into NaN either.
+U_LOW = 1e-10
+U_HIGH = 1.0 - 1e-7
+NOISE_LOW = -math.log(-math.log(U_LOW))
+NOISE_HIGH = -math.log(-math.log(U_HIGH))
+
+
 def gumbel(
     shape: tuple[int, ...], generator: torch.Generator | None = None, device: Any = None
 ) -> torch.Tensor:
     """Standard Gumbel noise: argmax(logits + τ · noise) samples softmax(logits / τ)."""
-    u = torch.rand(shape, generator=generator, device=device).clamp_(1e-10, 1.0 - 1e-7)
+    u = torch.rand(shape, generator=generator, device=device).clamp_(U_LOW, U_HIGH)
     return -torch.log(-torch.log(u))
 
 
@@ -102,6 +110,7 @@ class _Decoder(nn.Module):
             return self.loop(z, lambda step, logits: logits.argmax(-1))
         scale = torch.ones_like(z[:, 0]) if temperature is None else temperature
         scale = scale.reshape(-1, 1)
+        noise = noise.clamp(NOISE_LOW, NOISE_HIGH)  # u = 0 elsewhere gives -inf, and NaN at τ = 0
         return self.loop(z, lambda step, logits: (logits + scale * noise[:, step]).argmax(-1))
 
     @staticmethod
@@ -395,77 +404,14 @@ class MusicVAE(GaussianPrior, AutoEncoder):
     # -- export --------------------------------------------------------------------------------
 
     def export_parts(self) -> dict[str, ExportPart]:
-        steps, bars = self.steps, self.hp.bars
-        tokens_doc = (
-            f"melody events, int64 [batch, {steps}] ({bars} bars of 16 sixteenth-note steps, 4/4): "
-            "0 = no event (hold), 1 = note off, 2 + (pitch − 21) = note on of MIDI pitch 21–108"
-        )
+        from aezoo_musicvae.exporting import export_parts
 
-        def decoder_example(n: int) -> tuple[torch.Tensor, ...]:
-            z = torch.randn(n, self.latent_size)
-            return z, torch.rand(n) * 1.5, gumbel((n, steps, NUM_CLASSES))
+        return export_parts(self)
 
-        def decoder_real(inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            n, device = inputs.shape[0], inputs.device
-            return (
-                self.encode(inputs),
-                torch.ones(n, device=device),
-                torch.zeros(n, steps, NUM_CLASSES, device=device),
-            )
+    def export_decoding(self) -> dict[str, Any]:
+        from aezoo_musicvae.exporting import export_decoding
 
-        def decisions(
-            args: tuple[torch.Tensor, ...], outputs: tuple[torch.Tensor, ...]
-        ) -> dict[str, torch.Tensor]:
-            _, temperature, noise = args
-            return {"tokens": outputs[1] + temperature.reshape(-1, 1, 1) * noise}
-
-        return {
-            "encoder": ExportPart(
-                self.encoder,
-                [TensorSpec("tokens", tokens_doc, (0, NUM_CLASSES - 1))],
-                [
-                    TensorSpec("z_mean", "mean μ of the posterior q(z|x), float32 [batch, z]"),
-                    TensorSpec(
-                        "z_sigma",
-                        "standard deviation σ of q(z|x) (softplus of a dense layer, as MusicVAE; not a "
-                        "log-variance), float32 [batch, z]: sample z = z_mean + z_sigma · ε, ε ~ N(0, I)",
-                    ),
-                ],
-                lambda n: (self.example_batch(n)["tokens"].cpu(),),
-                lambda inputs: (inputs,),
-            ),
-            "decoder": ExportPart(
-                self.decoder,
-                [
-                    TensorSpec("z", "latent vector, float32 [batch, z]; z ~ N(0, I) for new melodies"),
-                    TensorSpec(
-                        "temperature",
-                        "softmax temperature per melody (≥ 0), float32 [batch]; 0 (or zero noise) is the argmax",
-                    ),
-                    TensorSpec(
-                        "noise",
-                        f"standard Gumbel noise, float32 [batch, {steps}, 90]: -log(-log(u)), u ~ U(0, 1); "
-                        "token = argmax(logits + temperature · noise); zeros decode the argmax",
-                    ),
-                ],
-                [
-                    TensorSpec(
-                        "tokens", tokens_doc.replace("melody events", "decoded melody events"), (0, 89)
-                    ),
-                    TensorSpec(
-                        "logits",
-                        f"unnormalised log-probabilities of each step's 90 classes, float32 [batch, {steps}, 90], "
-                        "given the tokens chosen before it",
-                    ),
-                ],
-                decoder_example,
-                decoder_real,
-                decisions=decisions,
-                # Logits after up to 256 recurrent steps of a trained model round differently in
-                # onnxruntime by about 1e-5 (1.5e-5 seen on the 2-bar benchmark model).
-                atol=1e-4,
-            ),
-        }
+        return export_decoding(self)
 
     # -- files and pictures ----------------------------------------------------------------------
 

@@ -6,6 +6,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+#: How a luminance model's output becomes a colour picture again, for the export manifest
+#: (the same numbers as the functions below, and as :meth:`SuperResolution.upscale` does it).
+REBUILD = {
+    "standard": "ITU-R BT.601 studio swing, as MATLAB's rgb2ycbcr; values in [0, 1]",
+    "rgb_to_ycbcr": {
+        "offset": [16.0, 128.0, 128.0],
+        "matrix": [[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]],
+        "rule": "[Y, Cb, Cr] = (offset + matrix · [R, G, B]) / 255, with R, G, B in [0, 1]",
+    },
+    "ycbcr_to_rgb": {
+        "offset": [16.0, 128.0, 128.0],
+        "matrix": [[298.082, 0.0, 408.583], [298.082, -100.291, -208.12], [298.082, 516.412, 0.0]],
+        "rule": "[R, G, B] = clamp(matrix · ([Y, Cb, Cr] · 255 − offset) / 256 / 255, 0, 1)",
+    },
+    "chroma": "Cb and Cr upscaled ×scale by bicubic interpolation (a = −0.75, half-pixel centres, edge "
+    "pixels repeated: torch's F.interpolate(mode='bicubic', align_corners=False))",
+    "luma": "Y through encoder.onnx, then decoder.onnx (the decoder's input is the encoder's output)",
+}
+
 
 def rgb_to_y(rgb: torch.Tensor) -> torch.Tensor:
     """``[N, 3, H, W]`` RGB in [0, 1] → ``[N, 1, H, W]`` luminance in [16/255, 235/255]."""

@@ -215,6 +215,14 @@ class SuperResolution(ImageAutoEncoder):
         ]
         return parts
 
+    def export_decoding(self) -> dict[str, Any] | None:
+        """An image ``scale`` times the input's size; a luminance model says how to put colour back."""
+        decoding = super().export_decoding() or {}
+        decoding.update(scale=self.hp.scale, input="low_res")
+        if self.hp.channels == 1:
+            decoding.update(color="luminance", color_rebuild=color.REBUILD)
+        return decoding
+
     @torch.no_grad()
     def pictures(self, inputs: Any, targets: Any) -> dict[str, torch.Tensor]:
         """``reconstructions``: bicubic over the model over the ground truth."""
