@@ -7,9 +7,10 @@
 
 import { $, MANIFEST_FILE, fetchOk, hook, ort, showError, showMessage } from "./common.js";
 import * as latent from "./latent.js";
+import * as upscale from "./upscale.js";
 
 /** The views, most specific first: the first whose `unsupported(manifest)` is null opens. */
-const VIEWS = [latent];
+const VIEWS = [upscale, latent];
 
 function describe(manifest) {
   const source = manifest.source ?? {};
