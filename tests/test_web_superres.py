@@ -231,6 +231,13 @@ def test_the_download_is_the_result_as_png(browsed: dict[str, Any]) -> None:
     assert (saved == rgba_of(browsed["files"][1]["model"])).all()
 
 
+def test_the_divider_follows_the_pointer_and_the_keys(browsed: dict[str, Any]) -> None:
+    moves = browsed["interaction"]
+    assert (moves["start"], moves["end"], moves["key"]) == (20, 80, 75)
+    zoomed = moves["zoomed"]  # 200 %: two device pixels per image pixel
+    assert zoomed["cssWidth"] * zoomed["ratio"] == pytest.approx(2 * zoomed["width"], abs=1)
+
+
 def test_too_large_and_unreadable_files_are_refused_in_one_line(browsed: dict[str, Any]) -> None:
     assert browsed["maxPixels"] == MAX_PIXELS
     large, notes = browsed["refused"]
@@ -278,3 +285,41 @@ def test_the_pixel_maths_is_torchs(served: ExportServer) -> None:
     np.testing.assert_allclose(got["ycbcr"], ycbcr[0].reshape(3, -1).numpy(), atol=1e-6)
     np.testing.assert_allclose(got["up"], up[0].reshape(3, -1).numpy(), atol=2e-6)
     np.testing.assert_allclose(got["back"], back[0].reshape(3, -1).numpy(), atol=2e-6)
+
+
+def test_an_rgb_model_gets_r_g_and_b(tmp_path: Path) -> None:
+    """A 3-channel model (untrained, tiny): colour and grey pictures both go in as R, G and B."""
+    chromium, node = browser_or_skip()
+    torch.manual_seed(0)
+    model = aezoo.create("superres", channels=3, loss="l1", features=8, depth=2)
+    folder = aezoo.export(model, tmp_path / "export").path
+    colour = picture(11, 14, seed=4)
+    grey = np.repeat(picture(9, 12, seed=5)[..., :1], 3, axis=-1)
+    images = []
+    for array in (colour, grey):
+        rgba = np.concatenate([array, np.full((*array.shape[:2], 1), 255, np.uint8)], -1)
+        images.append({"width": array.shape[1], "height": array.shape[0], "rgba": rgba.ravel().tolist()})
+    (tmp_path / "hook.json").write_text(json.dumps(images))
+    server = ExportServer(folder, port=0)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        result = subprocess.run(
+            [node, str(DRIVER), server.url, "--hook", str(tmp_path / "hook.json")],
+            cwd=WEB,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "CHROMIUM": chromium},
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+    assert result.returncode == 0, result.stderr + result.stdout[-2000:]
+    report = json.loads(result.stdout)
+    assert report["view"] == "upscale" and report["errors"] == []
+    for array, got in zip((colour, grey), report["hook"], strict=True):
+        want = model.upscale(torch.from_numpy(array).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+        assert got["mode"] == "rgb"
+        assert_close(rgba_of(got["model"])[..., :3], want, "an RGB model's result")

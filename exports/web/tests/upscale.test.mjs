@@ -9,7 +9,8 @@
 // refuse (too large, not an image). --download clicks "Download PNG" after the last --file and
 // saves the file into DIR. Prints one JSON object on stdout:
 // {ready, files: [{name, model, bicubic, lastUpscaleMs, info, timing}], hook: [{model, bicubic, mode, ms}],
-//  refused: [{name, message, shown}], download, errors}; each image is {width, height, rgba}.
+//  refused: [{name, message, shown}], download, interaction: {start, end, key, zoomed}, errors};
+// each image is {width, height, rgba}.
 // tests/test_web_superres.py runs it and compares the pixels with `SuperResolution.upscale`.
 // $CHROMIUM overrides /usr/bin/chromium.
 
@@ -100,9 +101,29 @@ try {
     await download.saveAs(target);
     report.download = target;
   }
-  if (options.screenshot) {
-    await page.locator("#compare").hover({ position: { x: 5, y: 5 } }); // no hover styles on the knob
-    await page.screenshot({ path: options.screenshot, fullPage: true });
+  if (options.screenshot) await page.screenshot({ path: options.screenshot, fullPage: true });
+
+  if (options.files.length) {
+    // drag across the picture from a fifth to four fifths of its width; then 200 % zoom
+    const box = await page.locator("#compare").boundingBox();
+    const divider = () =>
+      page.evaluate(() => Number(document.getElementById("divider").getAttribute("aria-valuenow")));
+    await page.mouse.move(box.x + box.width * 0.2, box.y + box.height / 2);
+    await page.mouse.down();
+    const start = await divider();
+    await page.mouse.move(box.x + box.width * 0.8, box.y + box.height / 2, { steps: 8 });
+    await page.mouse.up();
+    const end = await divider();
+    await page.focus("#divider");
+    await page.keyboard.press("ArrowLeft");
+    const key = await divider();
+    await page.selectOption("#zoom", "2");
+    const zoomed = await page.evaluate(() => ({
+      cssWidth: document.getElementById("compare").getBoundingClientRect().width,
+      width: window.aezoo.canvas.width,
+      ratio: window.devicePixelRatio,
+    }));
+    report.interaction = { start, end, key, zoomed };
   }
 
   for (const image of options.hook ?? []) {
