@@ -83,3 +83,22 @@ def cli(capsys, tmp_path, monkeypatch):
 
     run.cwd = work
     return run
+
+
+@pytest.fixture(scope="session")
+def melody_export(tmp_path_factory) -> Path:
+    """An export of the pretrained ``musicvae:melody-2bar``, shared by the Node and browser melody
+    tests: its weights exported as a model in memory, with 8 of its own melodies as the real inputs
+    (exporting the name would load its training corpus, minutes of parsing on a cold cache)."""
+    import torch
+
+    import aezoo
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the step-by-step decoder's tiny ops: faster on one thread
+    try:
+        model = aezoo.load("musicvae:melody-2bar")
+        real = model.sample(8, temperature=0.5, generator=torch.Generator().manual_seed(0))
+        return aezoo.export(model, tmp_path_factory.mktemp("melody") / "export", real_inputs=real).path
+    finally:
+        torch.set_num_threads(threads)

@@ -16,6 +16,8 @@ from PIL import Image
 
 import aezoo
 from aezoo.onnx import validation
+from aezoo_musicvae.representation import events_to_notes
+from tests.melody_checks import check_midi, same_choices
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_DIR = REPO / "exports" / "node"
@@ -176,3 +178,94 @@ def test_node_errors_are_one_line_with_status_2(exports, tmp_path):
 
     usage = subprocess.run([node, str(DECODE)], capture_output=True, text=True, timeout=60)
     assert usage.returncode == 2 and "usage: node decode.mjs" in usage.stderr
+
+
+# -- melodies (musicvae) ---------------------------------------------------------------------------
+
+
+def test_node_decodes_melodies_by_argmax_like_onnxruntime_into_midi_files(melody_export, tmp_path):
+    """By default each code is decoded by argmax (temperature 0, zero noise); every token equals
+    onnxruntime's in Python (near-ties aside), and each MIDI file is the Python writer's."""
+    node = node_or_skip()
+    exported = aezoo.load_export(melody_export)
+    decoding = exported.manifest["decoding"]
+    codes = codes_for(melody_export, 3, seed=3)
+    codes[0] = 0.0  # the prior's mean
+    out = tmp_path / "midi"
+    result = decode(node, melody_export, codes.tolist(), tmp_path, "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout)
+    assert (got["temperature"], got["seed"]) == (0, None) and "noise" not in got
+    tokens = got["outputs"]["tokens"]["data"]
+    zeros = np.zeros((len(codes), decoding["steps"], decoding["classes"]), np.float32)
+    _, ties = same_choices(exported, codes, 0.0, zeros, tokens, "onnxruntime-node")
+    print("\n".join(ties) or "no near-ties: every token identical")
+    assert got["files"] == [str(out / f"melody-{i}.mid") for i in range(len(codes))]
+    assert sorted(p.name for p in out.iterdir()) == [f"melody-{i}.mid" for i in range(len(codes))]
+    for i, melody in enumerate(got["melodies"]):
+        assert melody["tokens"] == tokens[i]
+        notes = events_to_notes(tokens[i])
+        assert melody["notes"] == [{"start": n.start, "end": n.end, "pitch": n.pitch} for n in notes]
+        check_midi(out / f"melody-{i}.mid", [tokens[i]], decoding)
+
+
+def test_node_samples_melodies_with_the_manifests_gumbel_noise_from_a_seed(melody_export, tmp_path):
+    node = node_or_skip()
+    exported = aezoo.load_export(melody_export)
+    decoding = exported.manifest["decoding"]
+    codes = codes_for(melody_export, 2, seed=4).tolist()
+    runs = {}
+    for name, args in {
+        "seed 7": ("--temperature", "0.8", "--seed", "7"),
+        "seed 7 again": ("--temperature=0.8", "--seed=7"),
+        "seed 8": ("--temperature", "0.8", "--seed", "8"),
+        "seed alone": ("--seed", "7"),
+    }.items():
+        result = decode(node, melody_export, codes, tmp_path, "--json", *args)
+        assert result.returncode == 0, result.stderr
+        runs[name] = json.loads(result.stdout)
+    first = runs["seed 7"]
+    assert (first["temperature"], first["seed"]) == (0.8, 7)
+    assert (
+        runs["seed 7 again"]["noise"] == first["noise"]
+        and runs["seed 7 again"]["melodies"] == first["melodies"]
+    )
+    assert runs["seed 8"]["noise"] != first["noise"]
+    assert (runs["seed alone"]["temperature"], runs["seed alone"]["noise"]) == (
+        1,
+        first["noise"],
+    )  # the manifest's 1
+    noise = np.asarray(first["noise"]["data"], dtype=np.float32)
+    assert noise.shape == (2, decoding["steps"], decoding["classes"]) == tuple(first["noise"]["dims"])
+    rule = exported.decoder.inputs[2]["sampling"]
+    low, high = (-np.log(-np.log(np.float64(rule[k]))) for k in ("u_low", "u_high"))
+    assert low - 1e-4 <= noise.min() and noise.max() <= high + 1e-4
+    # standard Gumbel: mean γ = 0.5772, standard deviation π/√6 = 1.2825 (5,760 draws: ±0.05, ±0.04)
+    assert abs(noise.mean() - 0.5772) < 0.07 and abs(noise.std() - 1.2825) < 0.06
+    for run, temperature in ((first, 0.8), (runs["seed alone"], 1.0)):
+        tokens = run["outputs"]["tokens"]["data"]
+        _, ties = same_choices(exported, codes, temperature, noise, tokens, "onnxruntime-node")
+        print("\n".join(ties))
+
+    picked = decode(node, melody_export, codes, tmp_path, "--json", "--temperature", "0.5")
+    assert picked.returncode == 0 and isinstance(json.loads(picked.stdout)["seed"], int)
+    assert "sampled with --seed" in picked.stderr
+
+
+def test_node_melody_mistakes_are_one_line_with_status_2(melody_export, exports, tmp_path):
+    node = node_or_skip()
+    codes = codes_for(melody_export, 1, seed=5).tolist()
+    for args, message in [
+        (("--temperature", "-1"), "--temperature must be a number ≥ 0"),
+        (("--seed", "1.5"), "--seed must be a whole number"),
+        (("--seed",), "--seed needs a whole number"),
+    ]:
+        result = decode(node, melody_export, codes, tmp_path, "--json", *args)
+        assert result.returncode == 2 and result.stdout == "", args
+        assert message in result.stderr and result.stderr.strip().count("\n") == 0, result.stderr
+    wrong = decode(node, melody_export, [[0.0, 1.0]], tmp_path, "--json")
+    assert (
+        wrong.returncode == 2 and 'code 0 has shape [2]; the decoder\'s input "z" wants [64]' in wrong.stderr
+    )
+    image = decode(node, exports["vae"], [[0.0, 0.0]], tmp_path, "--json", "--seed", "1")
+    assert image.returncode == 2 and "--temperature and --seed are for melody decoders" in image.stderr

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Decode aezoo latent codes with an export's decoder, in onnxruntime-node (CPU).
 //
-//   node decode.mjs EXPORT_DIR CODES.json [--out DIR] [--json]
+//   node decode.mjs EXPORT_DIR CODES.json [--out DIR] [--json] [--temperature T] [--seed S]
 //
 // EXPORT_DIR is an `aezoo export` folder (aezoo-export.json beside the .onnx files). CODES.json is
 // a JSON array of codes, each a (nested) array of numbers shaped like the decoder's first input
@@ -14,6 +14,15 @@
 // --json      prints {"outputs": {name: {"dims": [...], "data": nested array}}, "files": [...]}
 //             on stdout (for tests and pipes).
 //
+// Melody decoders (the manifest's `decoding.kind` is "melody": musicvae) take a code, a
+// temperature and Gumbel noise per melody. By default each code is decoded by argmax (temperature
+// 0, zero noise); --temperature T --seed S samples instead, with noise drawn by the manifest's
+// `noise` rule from seed S (the same numbers the page draws for that seed; --seed alone samples at
+// the manifest's temperature, 1; --temperature alone picks a seed and reports it). --out DIR
+// writes DIR/melody-0.mid, ... (Standard MIDI Files, as Python's aezoo_musicvae.midi.write_melody
+// writes them, by ../web/aezoo_web/midi.js); --json adds "melodies": [{"tokens", "notes"}], the
+// "temperature" and "seed", and the "noise" fed when sampling.
+//
 // Before loading the decoder its sha256 is checked against the manifest. Anything wrong with the
 // arguments, the folder or the codes (missing file, sha256 mismatch, wrong shape) is one line on
 // stderr and exit status 2; a failure inside onnxruntime is one line and exit status 1.
@@ -24,8 +33,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { deflateSync } from "node:zlib";
 
+import { melodyMidi, melodyProblem, tokensToNotes } from "../web/aezoo_web/midi.js";
+import { gumbelNoise, gumbelProblem, isSeed, randomSeed, streams } from "../web/aezoo_web/sampling.js";
+
 const MANIFEST = "aezoo-export.json";
-const USAGE = "usage: node decode.mjs EXPORT_DIR CODES.json [--out DIR] [--json]";
+const USAGE = "usage: node decode.mjs EXPORT_DIR CODES.json [--out DIR] [--json] [--temperature T] [--seed S]";
 
 class UsageError extends Error {}
 
@@ -34,14 +46,20 @@ function fail(message) {
 }
 
 export function parseArgs(argv) {
-  const options = { exportDir: null, codes: null, out: null, json: false };
+  const options = { exportDir: null, codes: null, out: null, json: false, temperature: null, seed: null };
+  const value = (i, what) => {
+    if (i + 1 >= argv.length) fail(`${argv[i]} needs ${what}`);
+    return argv[i + 1];
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === "--out") {
-      if (i + 1 >= argv.length) fail("--out needs a folder");
-      options.out = argv[++i];
-    } else if (arg.startsWith("--out=")) options.out = arg.slice(6);
+    if (arg === "--out") options.out = value(i++, "a folder");
+    else if (arg.startsWith("--out=")) options.out = arg.slice(6);
     else if (arg === "--json") options.json = true;
+    else if (arg === "--temperature") options.temperature = temperatureArg(value(i++, "a number (0 is the argmax)"));
+    else if (arg.startsWith("--temperature=")) options.temperature = temperatureArg(arg.slice(14));
+    else if (arg === "--seed") options.seed = seedArg(value(i++, "a whole number"));
+    else if (arg.startsWith("--seed=")) options.seed = seedArg(arg.slice(7));
     else if (arg === "-h" || arg === "--help") {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
@@ -53,6 +71,18 @@ export function parseArgs(argv) {
   if (options.exportDir === null || options.codes === null) fail(USAGE);
   if (!options.out && !options.json) fail(`give --out DIR, --json or both; ${USAGE}`);
   return options;
+}
+
+function temperatureArg(text) {
+  const t = Number(text);
+  if (text.trim() === "" || !Number.isFinite(t) || t < 0) fail(`--temperature must be a number ≥ 0 (0 is the argmax), got ${text}`);
+  return t;
+}
+
+function seedArg(text) {
+  const s = Number(text);
+  if (!/^\d+$/.test(text) || !isSeed(s)) fail(`--seed must be a whole number from 0 to 4294967295, got ${text}`);
+  return s;
 }
 
 function readJson(file, what) {
@@ -217,38 +247,84 @@ export function toPixels(data, dims, index, range) {
 
 // -- the program ------------------------------------------------------------------------------------
 
+/** The melody decoder's inputs by role: `{code, temperature, noise}` (the manifest's specs). */
+function melodyInputs(manifest) {
+  const problem = melodyProblem(manifest.decoding);
+  if (problem) fail(`${MANIFEST}: ${problem}`);
+  const inputs = manifest.models.decoder.inputs || [];
+  const noise = inputs.find((s) => s.sampling && s.sampling.kind === "gumbel") || inputs.find((s) => s.name === "noise");
+  const temperature = inputs.find((s) => s.name === "temperature");
+  const code = inputs.find((s) => s !== noise && s !== temperature);
+  if (inputs.length !== 3 || !code || !noise || !temperature) {
+    fail(`the melody decoder's inputs (${inputs.map((s) => s.name).join(", ")}) are not a code, "temperature" and "noise"`);
+  }
+  return { code, temperature, noise };
+}
+
+/** Temperature and noise for `n` melodies: argmax unless a temperature or seed is given. */
+function melodySampling(options, roles, n) {
+  const rule = roles.temperature.sampling || {};
+  const sampled = options.seed !== null || (options.temperature !== null && options.temperature > 0);
+  const temperature = options.temperature !== null ? options.temperature : sampled ? (rule.value ?? 1) : 0;
+  if (rule.min !== undefined && temperature < rule.min) fail(`--temperature must be at least ${rule.min}, got ${temperature}`);
+  const dims = [n, ...roles.noise.shape.slice(1)];
+  if (!dims.every((d) => Number.isInteger(d) && d > 0)) fail(`the decoder's noise input has shape [${roles.noise.shape}], not [batch, steps, classes]`);
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (!sampled) return { temperature, seed: null, noise: new Float32Array(count), dims };
+  const problem = gumbelProblem(roles.noise.sampling);
+  if (problem) fail(`cannot sample: ${problem} (an export from an older aezoo? export it again)`);
+  const seed = options.seed !== null ? options.seed : randomSeed();
+  return { temperature, seed, noise: gumbelNoise(roles.noise.sampling, count, streams(seed).noise), dims };
+}
+
 export async function decode(options) {
   const manifest = readManifest(options.exportDir);
   const entry = manifest.models.decoder;
   const inputs = entry.inputs || [];
-  if (inputs.length !== 1) {
-    fail(`the decoder takes ${inputs.length} inputs (${inputs.map((s) => s.name).join(", ")}); decode.mjs feeds one code per example`);
+  const melody = manifest.decoding && manifest.decoding.kind === "melody";
+  if (!melody && (options.temperature !== null || options.seed !== null)) {
+    fail(`--temperature and --seed are for melody decoders; this export's decoding is ${JSON.stringify(manifest.decoding?.kind ?? "not given")}`);
   }
+  const roles = melody ? melodyInputs(manifest) : null;
+  if (!melody && inputs.length !== 1) {
+    fail(`the decoder takes ${inputs.length} inputs (${inputs.map((s) => s.name).join(", ")}); decode.mjs feeds one code per example (or a melody decoder's code, temperature and noise)`);
+  }
+  const codeSpec = melody ? roles.code : inputs[0];
   const codes = readJson(options.codes, "codes file");
-  const batch = batchCodes(codes, inputs[0]);
+  const batch = batchCodes(codes, codeSpec);
+  const sampling = melody ? melodySampling(options, roles, batch.dims[0]) : null;
   const bytes = checkedBytes(options.exportDir, entry); // before onnxruntime sees the file
   const ort = await import("onnxruntime-node");
   const session = await ort.InferenceSession.create(bytes, { executionProviders: ["cpu"], logSeverityLevel: 3 });
-  const type = inputs[0].dtype || "float32";
-  const feeds = { [inputs[0].name]: new ort.Tensor(type, tensorData(type, batch.data), batch.dims) };
+  const type = codeSpec.dtype || "float32";
+  const feeds = { [codeSpec.name]: new ort.Tensor(type, tensorData(type, batch.data), batch.dims) };
+  if (melody) {
+    const n = batch.dims[0];
+    feeds[roles.temperature.name] = new ort.Tensor("float32", new Float32Array(n).fill(sampling.temperature), [n]);
+    feeds[roles.noise.name] = new ort.Tensor("float32", sampling.noise, sampling.dims);
+  }
   const results = await session.run(feeds);
   const specs = Object.fromEntries((entry.outputs || []).map((s) => [s.name, s]));
   const outputs = {};
   const files = [];
   const others = {};
   const names = session.outputNames;
-  const images = names.filter((name) => isImage(specs[name], results[name].dims, results[name].type));
-  if (options.out) mkdirSync(options.out, { recursive: true });
   for (const name of names) {
-    const tensor = results[name];
-    const value = plain(tensor);
+    const value = plain(results[name]);
     outputs[name] = { dims: value.dims, data: nest(value.data, value.dims) };
+  }
+  if (options.out) mkdirSync(options.out, { recursive: true });
+  if (melody) return writeMelodies(manifest.decoding, outputs, sampling, options, files);
+  const images = names.filter((name) => isImage(specs[name], results[name].dims, results[name].type));
+  for (const name of names) {
     if (!options.out) continue;
+    const tensor = results[name];
+    const dims = outputs[name].dims;
     if (images.includes(name)) {
-      const [, channels, height, width] = value.dims;
+      const [, channels, height, width] = dims;
       const range = (specs[name] && specs[name].range) || [0, 1];
-      for (let i = 0; i < value.dims[0]; i++) {
-        const png = encodePng(width, height, channels, toPixels(tensor.data, value.dims, i, range));
+      for (let i = 0; i < dims[0]; i++) {
+        const png = encodePng(width, height, channels, toPixels(tensor.data, dims, i, range));
         const file = path.join(options.out, images.length === 1 ? `code-${i}.png` : `code-${i}-${name}.png`);
         writeFileSync(file, png);
         files.push(file);
@@ -265,12 +341,32 @@ export async function decode(options) {
   return { outputs, files };
 }
 
+/** One MIDI file per melody (DIR/melody-0.mid, ...), and what --json adds for melodies. */
+function writeMelodies(decoding, outputs, sampling, options, files) {
+  const name = decoding.output || "tokens";
+  if (!outputs[name]) fail(`the decoder has no output ${JSON.stringify(name)} (the manifest's decoding.output)`);
+  const melodies = outputs[name].data.map((tokens) => ({ tokens, notes: tokensToNotes(tokens, decoding) }));
+  if (options.out) {
+    melodies.forEach((melody, i) => {
+      const file = path.join(options.out, `melody-${i}.mid`);
+      writeFileSync(file, melodyMidi(melody.tokens, decoding));
+      files.push(file);
+    });
+  }
+  const result = { outputs, files, melodies, temperature: sampling.temperature, seed: sampling.seed };
+  if (sampling.seed !== null) result.noise = { dims: sampling.dims, data: nest(Array.from(sampling.noise), sampling.dims) };
+  return result;
+}
+
 async function main() {
   try {
     const options = parseArgs(process.argv.slice(2));
     const result = await decode(options);
     if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
     else for (const file of result.files) process.stdout.write(`${file}\n`);
+    if (result.seed !== undefined && result.seed !== null && options.seed === null) {
+      process.stderr.write(`decode.mjs: sampled with --seed ${result.seed} (give it to draw the same noise again)\n`);
+    }
   } catch (error) {
     const line = String(error && error.message ? error.message : error).split("\n")[0];
     process.stderr.write(`decode.mjs: ${line}\n`);

@@ -7,10 +7,11 @@
 
 import { $, MANIFEST_FILE, fetchOk, hook, ort, showError, showMessage } from "./common.js";
 import * as latent from "./latent.js";
+import * as melody from "./melody.js";
 import * as upscale from "./upscale.js";
 
 /** The views, most specific first: the first whose `unsupported(manifest)` is null opens. */
-const VIEWS = [upscale, latent];
+const VIEWS = [upscale, melody, latent];
 
 function describe(manifest) {
   const source = manifest.source ?? {};
