@@ -84,8 +84,8 @@ def save(
 
 
 def train(architecture: str, dataset: str | None = None, **kwargs: Any) -> Run:
-    """Train a model into a new run folder; see :func:`aezoo.trainer.train`."""
-    from aezoo.trainer import train as _train
+    """Train a model into a new run folder; see :func:`aezoo.training.train`."""
+    from aezoo.training import train as _train
 
     return _train(architecture, dataset, **kwargs)
 

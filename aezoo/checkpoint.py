@@ -3,8 +3,11 @@
 A model file's metadata alone rebuilds the model: ``aezoo.architecture``, ``aezoo.hparams``
 (JSON) and ``aezoo.version``; ``aezoo.distribution`` names the distribution that provides the
 architecture (so a missing plugin is named) and ``aezoo.recipe`` (JSON), where known, the whole
-recipe it was trained from (architecture, hyperparameters, dataset, trainer settings). The trainer state (optimisers, schedulers, random generators,
-position in the data) goes into a second safetensors file so ``--resume`` continues exactly.
+recipe it was trained from (architecture, hyperparameters, dataset, trainer settings).
+
+A training checkpoint (``last.safetensors``, :mod:`aezoo.trainstate`) is such a file too, holding
+the latest weights, with the trainer's state beside them in tensors named ``@...`` that loading
+a model skips.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from aezoo._version import __version__
 from aezoo.errors import AezooError
@@ -33,6 +36,11 @@ FORMAT = "1"
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
+#: Tensors of a checkpoint that are not the model's (optimisers, random generators, the best
+#: weights): their names start with this, which no module attribute path can.
+STATE_PREFIX = "@"
+
+
 def save(
     model: AutoEncoder,
     path: str | os.PathLike[str],
@@ -46,6 +54,18 @@ def save(
     ``recipe`` (architecture, hparams, dataset, trainer) is stored whole; ``dtype`` stores the
     floating-point tensors in a smaller precision (``float16``), cast back to the model's on load.
     """
+    metadata = model_metadata(model, recipe=recipe, dtype=dtype, **extra)
+    tensors = model_tensors(model.state_dict(), dtype)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return path
+
+
+def model_metadata(
+    model: AutoEncoder, *, recipe: dict[str, Any] | None = None, dtype: str = "float32", **extra: str
+) -> dict[str, str]:
+    """What a weights file says of its model: enough to rebuild it, and how it was trained."""
     if not model.architecture:
         raise ValueError("model has no architecture name: build it with aezoo.create()")
     if dtype not in STORAGE_DTYPES:
@@ -63,13 +83,15 @@ def save(
         metadata["aezoo.recipe"] = json.dumps(recipe, sort_keys=True)
     if dtype != "float32":
         metadata["aezoo.storage_dtype"] = dtype
-    tensors = _storable(model.state_dict())
+    return metadata
+
+
+def model_tensors(state: dict[str, torch.Tensor], dtype: str = "float32") -> dict[str, torch.Tensor]:
+    """A state dict as the tensors a weights file stores (CPU, tied weights once, ``dtype``)."""
+    tensors = _storable(state)
     if dtype != "float32":
         tensors = {k: v.to(STORAGE_DTYPES[dtype]) if v.is_floating_point() else v for k, v in tensors.items()}
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
-    return path
+    return tensors
 
 
 def _distribution(architecture: str) -> str:
@@ -178,7 +200,9 @@ def load(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Au
         raise AezooError(f"{path} holds a {name!r} model, but: {exc} (is its plugin installed?)") from exc
     model = arch.build(arch.make_hparams(**hparams_values))
     try:
-        tensors = load_file(str(path), device=str(device))
+        with safe_open(str(path), framework="pt", device=str(device)) as f:
+            # a checkpoint's trainer state (``@...``) is not the model's
+            tensors = {k: f.get_tensor(k) for k in f.keys() if not k.startswith(STATE_PREFIX)}  # noqa: SIM118
     except (SafetensorError, OSError) as exc:
         raise AezooError(f"{path} is corrupt ({_short(exc)}); train again or restore it") from exc
     try:
@@ -206,66 +230,6 @@ def _untie(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> dict[str
         if source is not None:
             out[key] = tensors[source]
     return out
-
-
-# -- trainer state -------------------------------------------------------------------------------
-
-
-def save_state(path: str | os.PathLike[str], tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
-    """Write trainer state: ``tensors`` plus JSON ``info``, atomically."""
-    metadata = {"aezoo.format": FORMAT, "aezoo.trainer_state": json.dumps(info)}
-    contiguous = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    with atomic_path(path) as tmp:
-        save_file(contiguous, str(tmp), metadata=metadata)
-
-
-def load_state(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    path = Path(path)
-    if not path.exists():
-        raise AezooError(f"{path} does not exist; this run cannot be resumed (was it trained?)")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not a dict
-        info = json.loads(metadata["aezoo.trainer_state"])
-    except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as exc:
-        raise AezooError(f"{path} is corrupt ({_short(exc)}); the run cannot be resumed") from exc
-    return tensors, info
-
-
-def optimizer_to_state(
-    prefix: str, optimizer: torch.optim.Optimizer
-) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Split an optimiser's state dict into tensors and JSON (no pickle)."""
-    sd = optimizer.state_dict()
-    tensors: dict[str, torch.Tensor] = {}
-    scalars: dict[str, dict[str, Any]] = {}
-    for idx, entry in sd["state"].items():
-        for key, value in entry.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"{prefix}/{idx}/{key}"] = value
-            else:
-                scalars.setdefault(str(idx), {})[key] = value
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
-
-
-def optimizer_from_state(
-    prefix: str, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], info: dict[str, Any]
-) -> None:
-    state: dict[int, dict[str, Any]] = {}
-    head = prefix + "/"
-    for key, value in tensors.items():
-        if key.startswith(head):
-            idx, name = key[len(head) :].split("/", 1)
-            state.setdefault(int(idx), {})[name] = value
-    for idx, entry in info["scalars"].items():
-        state.setdefault(int(idx), {}).update(entry)
-    groups = info["param_groups"]
-    for group, current in zip(groups, optimizer.state_dict()["param_groups"], strict=True):
-        for key, value in current.items():
-            if isinstance(value, tuple) and isinstance(group.get(key), list):
-                group[key] = tuple(group[key])
-    optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
 def _short(exc: BaseException) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 from aezoo._version import __version__
 from aezoo.errors import AezooError
+from aezoo.stopping import Stopped
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -89,6 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit-train", type=int, metavar="N", help="use only N training examples")
     p.add_argument("--limit-eval", type=int, metavar="N", help="use only N val/test examples")
     p.add_argument("--no-test", action="store_true", help="skip the final test-set evaluation")
+    p.add_argument(
+        "--save-every", type=int, metavar="N", help="also save a checkpoint every N steps (and every epoch)"
+    )
+    p.add_argument(
+        "--save-minutes",
+        type=float,
+        metavar="M",
+        help="also save a checkpoint when M minutes have passed since the last (default 10)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -231,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = "; check the path" if exc.errno in PATH_ERRORS else ""
         print(f"aezoo: error: {path}: {exc.strerror or exc}{hint}", file=sys.stderr)
         return 2
+    except Stopped as stopped:  # a training saved, then stopped by Ctrl-C, SIGTERM or SIGHUP
+        return stopped.exit_code
     except KeyboardInterrupt:
         print("aezoo: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -364,7 +376,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from aezoo import trainer
+    from aezoo import trainer, training
 
     progress = False if args.no_progress else None
     settings: dict[str, Any] = {
@@ -381,17 +393,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         "threads": args.threads,
         "limit_train": args.limit_train,
         "limit_eval": args.limit_eval,
+        "save_every": args.save_every,
+        "save_minutes": args.save_minutes,
     }
     if args.resume:
         given = {f"--{k.replace('_', '-')}" for k, v in settings.items() if v is not None}
-        given -= {"--epochs", "--max-steps"}
+        given -= {"--epochs", "--max-steps", "--lr"}
         given |= {flag for flag, value in (("--dataset", args.dataset), ("--set", args.assignments),
                                              ("--out", args.out), ("--no-test", args.no_test),
                                              ("--config", args.config)) if value}  # fmt: skip
         if given:
             raise AezooError(
                 f"--resume continues a run with its own settings; drop {', '.join(sorted(given))} "
-                "(only --epochs and --max-steps may extend it)"
+                "(only --epochs and --max-steps may extend it, and --lr change its learning rate)"
             )
         from aezoo.sources import refuse_pretrained
 
@@ -402,10 +416,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             saved = Run.open(args.resume).config.get("architecture")
             if saved != args.name:
                 raise AezooError(f"{args.resume} is a {saved!r} run, not {args.name!r}")
-        trainer.resume(
+        training.resume(
             args.resume,
             epochs=args.epochs,
             max_steps=args.max_steps,
+            lr=args.lr,
             data_dir=args.data_dir,
             progress=progress,
         )
@@ -438,7 +453,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     expect = None
     if args.config and not args.allow_other_data and (not args.dataset or args.dataset == recipe.dataset):
         expect = recipe.provenance.get("dataset_info")
-    run = trainer.train(
+    run = training.train(
         arch.name,
         dataset,
         hparams=hparams,

@@ -1,4 +1,5 @@
-"""Files: atomic writes (a reader never sees a half-written file) and checksums."""
+"""Files: atomic, durable writes (a reader never sees a half-written file, and a written one survives
+a power cut) and checksums."""
 
 from __future__ import annotations
 
@@ -11,22 +12,60 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+#: Temporary files :func:`atomic_path` writes beside their target: ``.NAME.RANDOM.tmp``.
+TEMP_SUFFIX = ".tmp"
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename."""
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
+
+    The file is flushed to disk before the rename and the folder after it, so once this returns
+    the new file survives a crash or a power cut, and until then the old one is there, whole.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         make_public(tmp_path)
+        fsync_file(tmp_path)
         os.replace(tmp_path, path)
+        fsync_dir(path.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def fsync_file(path: str | os.PathLike[str]) -> None:
+    """Flush a written file's bytes to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Flush a folder's entries (a rename into it, a new file) to disk, where the system allows."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a folder; the rename itself is still atomic
+    finally:
+        os.close(fd)
+
+
+def stale_temp_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """Temporary files :func:`atomic_path` left in ``folder`` (a process killed mid-write leaves
+    them; only a process that holds the folder, such as a run's lock, may remove them)."""
+    return sorted(p for p in Path(folder).glob(f".*{TEMP_SUFFIX}") if p.is_file() and not p.is_symlink())
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -18,8 +18,10 @@ METRICS_FILE = "metrics.jsonl"
 def new_run_dir(architecture: str, out: str | os.PathLike[str] | None = None) -> Path:
     """``out`` if given (must be empty or absent), else ``runs/<architecture>-<timestamp>``."""
     if out is not None:
+        from aezoo.runlock import LOCK_FILE
+
         path = Path(out).expanduser()
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        if path.exists() and (not path.is_dir() or any(p.name != LOCK_FILE for p in path.iterdir())):
             raise AezooError(
                 f"{path} already exists and is not empty; choose another --out or resume it "
                 f"with --resume {path}"

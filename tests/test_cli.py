@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from aezoo.runs import Run
 from tests.conftest import REPO, make_distribution
 
 
@@ -118,12 +119,22 @@ def test_a_run_that_fails_before_its_first_save_leaves_nothing_behind(mnist_dir,
     assert (
         inside_a_file.stderr.strip() == f"aezoo: error: {tmp_path}/file/run: Not a directory; check the path"
     )
-    stale = tmp_path / "stale"  # a folder left by an older version: resume says what happened
+    # a run killed before its first checkpoint: resume trains it from step 0, in the same folder
+    stale = tmp_path / "stale"
     stale.mkdir()
-    config = {"architecture": "dense", "hparams": {}, "dataset": "mnist", "trainer": {}}
+    trainer = {"max_steps": 2, "limit_train": 64, "limit_eval": 32}
+    config = {"architecture": "dense", "hparams": {}, "dataset": "mnist", "trainer": trainer}
     (stale / "config.json").write_text(json.dumps(config))
-    resumed = aezoo("train", "--resume", str(stale))
-    assert resumed.returncode == 2 and "has no last.safetensors to resume from" in resumed.stderr
+    (stale / "metrics.jsonl").write_text('{"split": "train", "step": 1, "loss": 0.7}\n')
+    resumed = aezoo("train", "--resume", str(stale), "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "was stopped before its first checkpoint: training it from step 0" in resumed.stderr
+    records = Run.open(stale).metrics("train")  # one step per epoch; the planted record is gone
+    assert [r["step"] for r in records] == [1, 2] and 0.7 not in [r["loss"] for r in records]
+    # a finished run of aezoo 0.1 whose checkpoint was deleted still says what is missing
+    (stale / "last.safetensors").unlink()
+    again = aezoo("train", "--resume", str(stale))
+    assert again.returncode == 2 and "has no last.safetensors to resume from" in again.stderr
 
 
 @pytest.mark.parametrize(
@@ -155,7 +166,10 @@ def test_offline_fresh_machine_trains_on_the_bundled_digits(tmp_path):
     assert (tmp_path / run / "model.safetensors").exists()
 
 
-def test_ctrl_c_saves_the_run_and_resume_continues(mnist_dir, tmp_path):
+@pytest.mark.parametrize(("signame", "status"), [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
+def test_a_stop_signal_saves_the_run_and_resume_continues(mnist_dir, tmp_path, signame, status):
+    """Ctrl-C, `kill` (docker stop, a cluster's preemption) and a closed terminal all finish the
+    step, save, say how to continue, and exit with 128 + the signal's number."""
     import signal
     import time
 
@@ -168,16 +182,16 @@ def test_ctrl_c_saves_the_run_and_resume_continues(mnist_dir, tmp_path):
         [sys.executable, "-m", "aezoo", *args], stderr=subprocess.PIPE, text=True, env=env, cwd=REPO
     )
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (run / "trainer_state.safetensors").exists():
+    while time.monotonic() < deadline and not (run / "last.safetensors").exists():
         time.sleep(0.2)
     time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(getattr(signal, signame))
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
-    assert "continue with: aezoo train --resume" in stderr and "Traceback" not in stderr
+    assert process.returncode == status, stderr
+    assert "saved; continue with: aezoo train --resume" in stderr and "Traceback" not in stderr
     from safetensors import safe_open
 
-    with safe_open(str(run / "trainer_state.safetensors"), framework="pt") as f:
+    with safe_open(str(run / "last.safetensors"), framework="pt") as f:
         stopped = json.loads(f.metadata()["aezoo.trainer_state"])["position"]["step"]
     assert stopped > 0
     again = aezoo("train", "--resume", str(run), "--max-steps", str(stopped + 7), "--no-progress")

@@ -65,8 +65,9 @@ def test_run_folder_holds_config_weights_metrics_and_picture(mnist_dir, tmp_path
         "conv", hparams=SMALL_CONV, config=small_config(max_steps=6), out=tmp_path / "run", progress=False
     )
     files = {p.name for p in run.path.iterdir()}
-    assert {"config.json", "model.safetensors", "last.safetensors", "trainer_state.safetensors",
-            "metrics.jsonl", "reconstructions.png"} <= files  # fmt: skip
+    assert {"config.json", "model.safetensors", "last.safetensors", "metrics.jsonl",
+            "reconstructions.png", ".aezoo-lock"} == files  # fmt: skip
+    assert (run.path / ".aezoo-lock").read_text() == ""  # released: no PID holds it
     config = json.loads((run.path / "config.json").read_text())
     assert config["architecture"] == "conv" and config["dataset"] == "mnist"
     assert config["hparams"]["widths"] == [8, 16] and config["trainer"]["max_steps"] == 6
@@ -142,7 +143,7 @@ def test_resume_continues_exactly_where_it_stopped(mnist_dir, tmp_path, split_at
         out=tmp_path / "b",
         progress=False,
     )
-    from aezoo.trainer import resume
+    from aezoo.training import resume
 
     resumed = resume(first.path, max_steps=20, progress=False)
     a = aezoo.load(straight.path / "last.safetensors").state_dict()
@@ -167,7 +168,10 @@ def test_diverging_training_stops_with_a_clear_error(mnist_dir, tmp_path):
     run = Run(tmp_path / "run")
     run.path.mkdir()
     trainer = Trainer(model, load_data("mnist"), small_config(max_steps=20), run, progress=False)
-    with pytest.raises(AezooError, match=r"diverged: loss is nan at step 12; lower --lr .*last good"):
+    with pytest.raises(
+        AezooError,
+        match=r"diverged: the loss was not finite at step 11; resume with a lower --lr .*last good",
+    ):
         trainer.fit()
     kept = aezoo.load(run.path / "last.safetensors")  # written at the end of epoch 1 (step 8)
     assert all(torch.isfinite(t).all() for t in kept.state_dict().values())

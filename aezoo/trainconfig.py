@@ -1,0 +1,85 @@
+"""The trainer's settings (validated like hyperparameters, recorded in every run's config) and
+the device it trains on."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from aezoo.errors import AezooError
+from aezoo.hparams import HParams, hparam
+from aezoo.model import OPTIMIZERS
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(HParams):
+    """Trainer settings (validated like hyperparameters)."""
+
+    architecture = "trainer"
+    noun = "setting"
+
+    epochs: int = hparam(10, "Passes over the training set.", min=1)
+    max_steps: int | None = hparam(None, "Stop after this many optimisation steps.", min=1)
+    batch_size: int = hparam(128, "Examples per step.", min=1)
+    optimizer: str = hparam("adam", "Optimiser.", choices=OPTIMIZERS)
+    lr: float = hparam(1e-3, "Learning rate.", min=1e-12, max=10.0)
+    weight_decay: float = hparam(0.0, "Weight decay.", min=0.0)
+    lr_schedule: str = hparam(
+        "constant",
+        "constant, or cosine: decay to 0 over the run (where the model sets no schedule).",
+        choices=("constant", "cosine"),
+    )
+    grad_clip: float | None = hparam(None, "Clip the gradient norm to this value.", min=1e-12)
+    seed: int = hparam(0, "Seed of initialisation, data order and noise.", min=0)
+    device: str = hparam("auto", "cuda, mps, cpu, cuda:N, or auto (cuda, then mps, then cpu).")
+    threads: int | None = hparam(None, "Torch CPU threads (default: torch's choice).", min=1)
+    limit_train: int | None = hparam(None, "Use only the first N training examples.", min=1)
+    limit_eval: int | None = hparam(None, "Use only the first N validation/test examples.", min=1)
+    log_every: int = hparam(50, "Write a train record to metrics.jsonl every N steps.", min=1)
+    save_every: int | None = hparam(
+        None, "Also save a checkpoint every N steps (one is always saved at each epoch's end).", min=1
+    )
+    save_minutes: float = hparam(
+        10.0, "Also save a checkpoint when this many minutes have passed since the last one.", min=0.01
+    )
+    evaluate_test: bool = hparam(True, "Evaluate the best model on the test split at the end.")
+    flush_denormal: bool = hparam(
+        True,
+        "On the CPU, treat denormal floats as zero while training (as TensorFlow does): gradients "
+        "through hundreds of recurrent steps fall into that range and slow the backward pass up to 9x.",
+    )
+
+    def validate(self) -> None:
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except RuntimeError:
+                from aezoo.errors import HParamError
+
+                raise HParamError(
+                    self._owner(), "device", f"must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}"
+                ) from None
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; an unavailable explicit device is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise AezooError(f"--device {name!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise AezooError(f"--device {name!r}: aezoo runs on cpu, cuda or mps")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise AezooError(f"--device {name}: CUDA is not available here; use --device cpu or auto")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise AezooError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise AezooError(f"--device {name}: MPS is not available here; use --device cpu or auto")
+    return device
