@@ -117,3 +117,11 @@ def test_minimum_onnxruntime_is_the_later_of_what_the_ir_and_the_opset_need():
     assert minimum_onnxruntime(9, 20) == "1.17"
     assert minimum_onnxruntime(9, 18) == "1.15"
     assert minimum_onnxruntime(42, 18) is None
+
+
+def test_the_manifest_names_no_folder_of_the_exporting_machine(tmp_path):
+    from aezoo.onnx.exporter import portable_dataset_name
+
+    assert portable_dataset_name(f"images:{tmp_path}/sr/train", tmp_path) == "images:{data}/sr/train"
+    assert portable_dataset_name("images:/home/someone/photos", tmp_path) == "images:…/photos"
+    assert portable_dataset_name("mnist", tmp_path) == "mnist"

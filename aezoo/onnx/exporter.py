@@ -78,6 +78,8 @@ def export(
         out = origin.output("onnx") if origin is not None else Path(f"{model.architecture}-onnx")
     with staged(out) as staging:
         data, data_note = _load_data(origin, data_dir) if origin is not None else (None, "")
+        if data is not None:  # the manifest names no folder of this machine
+            data.name = portable_dataset_name(data.name, data_dir)
         if real_inputs is None and data is not None:
             real_inputs, real_note = _real_inputs(model, data)
         elif real_inputs is not None:
@@ -189,6 +191,20 @@ def _load_data(origin: Any, data_dir: Any) -> tuple[Any, str]:
         return load_data(origin.dataset, data_dir=data_dir), ""
     except AezooError as exc:
         return None, f"skipped: {exc}"
+
+
+def portable_dataset_name(name: str, data_dir: Any = None) -> str:
+    """``name`` without this machine's folders: the data root as ``{data}`` (as recipes write
+    it), any other absolute folder by its last part (``images:…/photos``)."""
+    from aezoo.data import DATA_ROOT_MARK, data_root
+
+    root = str(data_root(data_dir))
+    if root and root in name:
+        return name.replace(root, DATA_ROOT_MARK)
+    kind, sep, argument = name.partition(":")
+    if sep and os.path.isabs(argument):
+        return f"{kind}:…/{Path(argument).name}"
+    return name
 
 
 #: What a manifest repeats of its dataset's description: enough to use the decoder's output.

@@ -25,7 +25,8 @@ export function gaussian() {
 }
 
 export function fmt(x, digits = 2) {
-  return Number(x).toFixed(digits).replace(/\.?0+$/, "") || "0";
+  const text = Number(x).toFixed(digits);
+  return (digits > 0 ? text.replace(/\.?0+$/, "") : text) || "0";
 }
 
 
