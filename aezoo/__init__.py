@@ -9,10 +9,11 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from aezoo._version import __version__
+from aezoo.callbacks import Callback
 from aezoo.errors import AezooError, HParamError, PluginError
 from aezoo.hookspecs import hookimpl
 from aezoo.hparams import HParams, hparam
-from aezoo.registry import Architecture, Dataset, Pretrained
+from aezoo.registry import Architecture, Dataset, Pretrained, TrainerCallback
 
 if TYPE_CHECKING:
     from aezoo.model import AutoEncoder
@@ -114,11 +115,13 @@ def register_plugin(plugin: Any, name: str | None = None) -> None:
 __all__ = [
     "AezooError",
     "Architecture",
+    "Callback",
     "Dataset",
     "HParamError",
     "HParams",
     "PluginError",
     "Pretrained",
+    "TrainerCallback",
     "__version__",
     "architecture",
     "create",

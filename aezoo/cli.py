@@ -99,6 +99,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="M",
         help="also save a checkpoint when M minutes have passed since the last (default 10)",
     )
+    p.add_argument(
+        "--early-stop",
+        metavar="METRIC:PATIENCE",
+        help="stop when val METRIC has not improved for PATIENCE epochs (loss:3; psnr_y:5:max)",
+    )
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        default=None,
+        help="write TensorBoard event files into RUN/tensorboard (pip install 'aezoo[tensorboard]')",
+    )
+    p.add_argument(
+        "--callback",
+        dest="callbacks",
+        action="append",
+        metavar="NAME",
+        help="turn on a plugin's trainer callback (repeatable; `aezoo plugins` lists them)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -369,7 +387,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     records = sorted(host().records.values(), key=lambda r: r.name)
     rows = []
     for r in records:
-        provides = ", ".join(r.architectures + [f"dataset {d}" for d in r.datasets])
+        provides = ", ".join(
+            r.architectures + [f"dataset {d}" for d in r.datasets] + [f"callback {c}" for c in r.callbacks]
+        )
         rows.append((r.name, r.distribution, r.status, r.error if r.status != "ok" else provides))
     _table(("plugin", "distribution", "status", "provides / reason"), rows)
     return 0
@@ -394,6 +414,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         "limit_train": args.limit_train,
         "limit_eval": args.limit_eval,
         "save_every": args.save_every,
+        "early_stop": args.early_stop,
+        "tensorboard": args.tensorboard,
+        "callbacks": tuple(args.callbacks) if args.callbacks else None,
         "save_minutes": args.save_minutes,
     }
     if args.resume:

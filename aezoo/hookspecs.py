@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from aezoo.registry import Architecture, Dataset, Pretrained
+    from aezoo.registry import Architecture, Dataset, Pretrained, TrainerCallback
 
 PROJECT = "aezoo"
 
@@ -42,3 +42,9 @@ def aezoo_register_datasets(register: Callable[[Dataset], None]) -> None:
 def aezoo_register_pretrained(register: Callable[[Pretrained], None]) -> None:
     """Register pretrained models: call ``register(aezoo.Pretrained(...))`` for each (weights
     shipped in the package, or a URL with its sha256), each with its model card and recipe."""
+
+
+@hookspec
+def aezoo_register_callbacks(register: Callable[[TrainerCallback], None]) -> None:
+    """Register trainer callbacks: call ``register(aezoo.TrainerCallback(...))`` for each (loggers,
+    stopping rules; see :mod:`aezoo.callbacks`)."""

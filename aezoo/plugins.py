@@ -17,7 +17,7 @@ import pluggy
 
 from aezoo import hookspecs
 from aezoo.errors import AezooError, PluginError
-from aezoo.registry import Architecture, Dataset, Pretrained, Registry
+from aezoo.registry import Architecture, Dataset, Pretrained, Registry, TrainerCallback
 
 ENTRY_POINT_GROUP = "aezoo"
 STRICT_ENV = "AEZOO_STRICT_PLUGINS"
@@ -36,6 +36,7 @@ class PluginRecord:
     architectures: list[str] = dataclasses.field(default_factory=list)
     datasets: list[str] = dataclasses.field(default_factory=list)
     pretrained: list[str] = dataclasses.field(default_factory=list)
+    callbacks: list[str] = dataclasses.field(default_factory=list)
     #: The distribution's name alone (``aezoo``), for "pip install" hints; empty for code.
     package: str = ""
 
@@ -54,6 +55,13 @@ class PluginHost:
     # -- loading -----------------------------------------------------------------------------
 
     def load_entry_points(self) -> None:
+        """aezoo's own callbacks (through the same hook, whatever ``AEZOO_PLUGINS`` says: a run needs
+        its metrics log), then every plugin of the ``aezoo`` entry-point group."""
+        from aezoo import __version__, builtin_callbacks
+
+        core = PluginRecord("aezoo", f"aezoo {__version__}", builtin_callbacks.__name__, package="aezoo")
+        self.records[core.name] = core
+        self.add(builtin_callbacks, name=core.name, record=core)
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "unknown distribution"
             record = PluginRecord(
@@ -96,6 +104,7 @@ class PluginHost:
             (self.manager.hook.aezoo_register_architectures, Architecture),
             (self.manager.hook.aezoo_register_datasets, Dataset),
             (self.manager.hook.aezoo_register_pretrained, Pretrained),
+            (self.manager.hook.aezoo_register_callbacks, TrainerCallback),
         ):
             for impl in hook.get_hookimpls():
                 if impl.plugin_name != name:
@@ -126,12 +135,15 @@ class PluginHost:
                     record.architectures.clear()
                     record.datasets.clear()
                     record.pretrained.clear()
+                    record.callbacks.clear()
                     self._fail(record, exc)
                     return
                 for item in added:
-                    names = {Architecture: record.architectures, Dataset: record.datasets}.get(
-                        kind, record.pretrained
-                    )
+                    names = {
+                        Architecture: record.architectures,
+                        Dataset: record.datasets,
+                        TrainerCallback: record.callbacks,
+                    }.get(kind, record.pretrained)
                     names.append(item.name)
 
     def _provided(self, record: PluginRecord) -> list[Any]:
@@ -141,6 +153,7 @@ class PluginHost:
             *(reg.architectures[n] for n in record.architectures if n in reg.architectures),
             *(reg.datasets[n] for n in record.datasets if n in reg.datasets),
             *(reg.pretrained[n] for n in record.pretrained if n in reg.pretrained),
+            *(reg.callbacks[n] for n in record.callbacks if n in reg.callbacks),
         ]
 
     def _conflict(self, record: PluginRecord, message: str) -> None:

@@ -1,4 +1,5 @@
-"""What plugins register (architectures, datasets, pretrained models) and how names are looked up."""
+"""What plugins register (architectures, datasets, pretrained models, trainer callbacks) and how
+names are looked up."""
 
 from __future__ import annotations
 
@@ -198,6 +199,34 @@ class Pretrained:
         return isinstance(self.weights, str) and self.weights.startswith(("https://", "http://"))
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainerCallback:
+    """A trainer callback a plugin provides (:class:`aezoo.callbacks.Callback`).
+
+    Attributes:
+        name: Unique, lower-case name; ``aezoo train --callback NAME`` turns on an opt-in one.
+        builder: ``builder(config) -> Callback | None`` (or ``"module:function"``, imported when a
+            training starts): the callback for a run with this :class:`~aezoo.trainer.TrainConfig`,
+            or None when the run does not use it. Return one for every run to be always on; look
+            for ``name`` in ``config.callbacks`` to be opt-in, or at a setting of your own.
+        description: One line saying what it does.
+        order: Callbacks are called in this order (lower first; aezoo's metrics log is 0).
+    """
+
+    name: str
+    builder: Callable[..., Any] | str
+    description: str = ""
+    order: int = 100
+    plugin: str = ""
+    distribution: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name("callback", self.name)
+
+    def build(self, config: Any) -> Any:
+        return _resolve(self.builder, f"callback {self.name!r}")(config)
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """``"did you mean 'vae'?"`` for the closest known names, or an empty string."""
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
@@ -206,7 +235,7 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     return "did you mean " + " or ".join(repr(c) for c in close) + "?"
 
 
-Registered = Architecture | Dataset | Pretrained
+Registered = Architecture | Dataset | Pretrained | TrainerCallback
 
 
 class Registry:
@@ -216,6 +245,7 @@ class Registry:
         self.architectures: dict[str, Architecture] = {}
         self.datasets: dict[str, Dataset] = {}
         self.pretrained: dict[str, Pretrained] = {}
+        self.callbacks: dict[str, TrainerCallback] = {}
         #: name -> message, for names that two plugins registered (unusable until resolved).
         self.conflicts: dict[str, str] = {}
 
@@ -225,6 +255,8 @@ class Registry:
             return "architecture", self.architectures
         if isinstance(item, Dataset):
             return "dataset", self.datasets
+        if isinstance(item, TrainerCallback):
+            return "callback", self.callbacks
         return "pretrained model", self.pretrained
 
     def add(self, item: Registered) -> str | None:

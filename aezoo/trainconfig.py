@@ -50,7 +50,27 @@ class TrainConfig(HParams):
         "through hundreds of recurrent steps fall into that range and slow the backward pass up to 9x.",
     )
 
+    early_stop: str | None = hparam(
+        None,
+        "METRIC:PATIENCE[:max]: stop when the validation METRIC has not improved for PATIENCE epochs "
+        "(lower is better unless :max).",
+    )
+    tensorboard: bool = hparam(False, "Write TensorBoard event files into RUN/tensorboard.")
+    callbacks: tuple[str, ...] | None = hparam(
+        None, "Opt-in trainer callbacks by name (`aezoo plugins` lists them)."
+    )
+
     def validate(self) -> None:
+        if self.early_stop is not None:
+            from aezoo.builtin_callbacks import parse_early_stop
+            from aezoo.errors import HParamError
+
+            try:
+                parse_early_stop(self.early_stop)
+            except ValueError as exc:
+                raise HParamError(
+                    self._owner(), "early_stop", f"must be METRIC:PATIENCE[:max] ({exc})"
+                ) from None
         if self.device != "auto":
             try:
                 torch.device(self.device)

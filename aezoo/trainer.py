@@ -1,4 +1,6 @@
-"""The one trainer every architecture uses."""
+"""The one trainer every architecture uses: the loop and its checkpoint step. Everything around
+them (the metrics log, the progress bar, pictures, early stopping, TensorBoard, a plugin's own) is
+a callback (:mod:`aezoo.callbacks`), and the checkpoint is one file (:mod:`aezoo.trainstate`)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any
 import torch
 
 from aezoo import checkpoint, trainstate
+from aezoo.callbacks import build_callbacks
 from aezoo.data import DataSplits, Split, first_examples, iterate, load_data, to_device
 from aezoo.errors import AezooError
 from aezoo.evaluation import evaluate_split
@@ -59,6 +62,8 @@ class Trainer:
         #: The first step whose loss was not finite (-1: none), kept on the device: no sync per step.
         self._bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
         self._saved_at = time.monotonic()
+        #: The run's callbacks (:func:`aezoo.callbacks.build_callbacks`); their state is checkpointed.
+        self.callbacks = build_callbacks(config)
         #: Stored in every weights file the run writes, so the file alone says how it was trained.
         self.recipe = {
             "architecture": model.architecture,
@@ -81,37 +86,46 @@ class Trainer:
             reason = self.data.info.get("train_note", "check the dataset")
             raise AezooError(f"the training split of {self.data.name} is empty: {reason}")
         total = self.total_steps()
-        if self.pos.step >= total:
+        if self.pos.step >= total or self.callbacks.stop_reason():
             if self.config.evaluate_test and not self.run.metrics("test"):
                 self._finish()  # the run stopped between its last step and its final report
             else:
                 self.echo(f"{self.run.path}: already trained for {self.pos.step} steps; nothing to do")
             return self.run
-        bar = _progress_bar(total, self.pos.step, self.progress)
-        started = self._started = time.perf_counter() - self.pos.elapsed_s
-        with stop_on_signals(self.echo) as stop, _flush_denormal(cfg.flush_denormal):
-            self._stop = stop
-            while self.pos.step < total:
-                finished_epoch = self._train_epoch(total, bar)
-                self.pos.elapsed_s = time.perf_counter() - started
-                if stop.requested:
-                    self._save_checkpoint()
-                    bar.close()
-                    with contextlib.suppress(OSError, ValueError):  # SIGHUP: the terminal may be gone
-                        self.echo(
-                            f"stopped at step {self.pos.step}, saved; continue with: aezoo train --resume "
-                            f"{self.run.path}"
-                        )
-                    raise Stopped(stop.signum or 2)
-                if finished_epoch:
-                    self.pos.epoch += 1
-                    self.pos.batch_in_epoch = 0
-                    self.epoch_generator_state = self.data_generator.get_state()
-                self._log_train()
-                self._validate_and_checkpoint()
-        bar.close()
-        self._finish()
+        self._started = time.perf_counter() - self.pos.elapsed_s
+        try:
+            with stop_on_signals(self.echo) as stop, _flush_denormal(cfg.flush_denormal):
+                self._stop = stop
+                self.callbacks.call("on_run_start", self)
+                self._loop(total)
+            self._finish()
+        except BaseException as error:
+            self.callbacks.fail(self, error)
+            raise
         return self.run
+
+    def _loop(self, total: int) -> None:
+        stop = self._stop
+        while self.pos.step < total:
+            finished_epoch = self._train_epoch(total)
+            self.pos.elapsed_s = time.perf_counter() - self._started
+            if stop.requested:
+                self._save_checkpoint()
+                with contextlib.suppress(OSError, ValueError):  # SIGHUP: the terminal may be gone
+                    self.echo(
+                        f"stopped at step {self.pos.step}, saved; continue with: aezoo train --resume {self.run.path}"
+                    )
+                raise Stopped(stop.signum or 2)
+            if finished_epoch:
+                self.pos.epoch += 1
+                self.pos.batch_in_epoch = 0
+                self.epoch_generator_state = self.data_generator.get_state()
+            self._log_train()
+            self._validate_and_checkpoint()
+            reason = self.callbacks.stop_reason()
+            if reason:
+                self.echo(f"{reason} (step {self.pos.step})")
+                return
 
     def evaluate(self, split: Split) -> dict[str, float]:
         """Mean metrics over ``split`` with the model in eval mode and a fixed noise seed."""
@@ -121,7 +135,7 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------
 
-    def _train_epoch(self, total: int, bar: Any) -> bool:
+    def _train_epoch(self, total: int) -> bool:
         cfg = self.config
         window = self.window
         self.data_generator.set_state(self.epoch_generator_state)
@@ -154,10 +168,7 @@ class Trainer:
                     sched.step()
             self.pos.step += 1
             self.pos.batch_in_epoch += 1
-            bar.update(1)
-            if self.pos.step % 10 == 0 or self.pos.step == total:
-                loss_key = "loss" if "loss" in window else next(iter(window))
-                bar.set_postfix({loss_key: f"{float(window[loss_key][-1]):.4f}"}, refresh=False)
+            self.callbacks.call("on_step_end", self)
             if self.pos.step % cfg.log_every == 0:
                 self._log_train()
             if self.pos.step >= total:
@@ -221,12 +232,14 @@ class Trainer:
         opt, _ = next(iter(self.optimizers.values()))
         record["lr"] = opt.param_groups[0]["lr"]
         record["time_s"] = round(time.perf_counter() - self._started, 3)
-        self.run.log(record)
         window.clear()
+        self.callbacks.call("on_train_record", self, record)
 
     def _validate_and_checkpoint(self) -> None:
         metrics = self.evaluate(self.data.val)
-        self.run.log({"split": "val", "epoch": self.pos.epoch, "step": self.pos.step, **metrics})
+        self.callbacks.call(
+            "on_validation", self, {"split": "val", "epoch": self.pos.epoch, "step": self.pos.step, **metrics}
+        )
         loss = metrics.get("loss", math.nan)
         improved = math.isfinite(loss) and loss < self.pos.best_val
         if improved:
@@ -244,8 +257,9 @@ class Trainer:
         """Commit one checkpoint (:func:`aezoo.trainstate.save`); a stop asked for meanwhile waits."""
         self._check_finite()
         with self._stop.saving():
-            trainstate.save(self)
+            path = trainstate.save(self)
         self._saved_at = time.monotonic()
+        self.callbacks.call("on_checkpoint", self, path)
 
     def restore(self) -> None:
         """Continue from the run folder's checkpoint (:func:`aezoo.trainstate.restore`)."""
@@ -260,14 +274,16 @@ class Trainer:
             )
         best = checkpoint.load(self.run.model_path, device=self.device)
         self.model.load_state_dict(best.state_dict())
+        record = None
         if self.config.evaluate_test and len(self.data.test):
             metrics = self.evaluate(self.data.test)
-            self.run.log({"split": "test", "step": self.pos.best_step, **metrics})
+            record = {"split": "test", "step": self.pos.best_step, **metrics}
             shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
             self.echo(f"test (best model, step {self.pos.best_step}): {shown}")
-        self._write_pictures()
+        self.callbacks.call("on_run_end", self, record)
 
-    def _write_pictures(self) -> None:
+    def write_pictures(self) -> None:
+        """The model's pictures (``reconstructions.png``...) of the first test (or val) examples."""
         split = self.data.test if len(self.data.test) else self.data.val
         if not len(split):
             return
@@ -300,13 +316,6 @@ def _flush_denormal(enabled: bool) -> Iterator[None]:
         yield
     finally:
         torch.set_flush_denormal(False)
-
-
-def _progress_bar(total: int, initial: int, enabled: bool | None) -> Any:
-    from tqdm.auto import tqdm
-
-    disable = None if enabled is None else not enabled
-    return tqdm(total=total, initial=initial, unit="step", disable=disable, dynamic_ncols=True, leave=False)
 
 
 __all__ = ["TrainConfig", "Trainer", "load_data", "select_device"]

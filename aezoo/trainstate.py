@@ -69,7 +69,8 @@ class SavedState:
 
 def save(trainer: Trainer) -> Path:
     """Commit ``trainer``'s checkpoint: its model, optimisers and schedulers, random generators,
-    position, unlogged metrics, best weights (when not the latest) and the metrics file's length."""
+    position, unlogged metrics, best weights (when not the latest), every callback's state and the
+    metrics file's length."""
     pos = trainer.pos
     tensors: dict[str, torch.Tensor] = {
         "rng/torch": torch.get_rng_state(),
@@ -100,6 +101,7 @@ def save(trainer: Trainer) -> Path:
         "window": list(trainer.window),
         "best": best,
         "metrics_bytes": metrics.stat().st_size if metrics.exists() else 0,
+        "callbacks": trainer.callbacks.state_dict(),
     }
     return write(
         trainer.run.path, trainer.model, recipe=trainer.recipe, step=pos.step, tensors=tensors, info=info
@@ -139,6 +141,7 @@ def restore(trainer: Trainer) -> None:
     trainer.pos = Position(**position)
     if saved.legacy:
         return
+    trainer.callbacks.load_state_dict(info.get("callbacks", {}))
     device = trainer.device
     trainer.window = {key: list(tensors[f"window/{key}"].to(device)) for key in info.get("window", [])}
     if info.get("best") == "saved":
