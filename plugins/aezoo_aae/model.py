@@ -11,9 +11,8 @@ import torch.nn.functional as F
 
 from aezoo.image import ImageAutoEncoder
 from aezoo.model import GaussianPrior, OptimizerConfig, Optimizers, Update, make_optimizer
+from aezoo.nn import FlattenMLP, MLPImageDecoder, mlp
 from aezoo_aae.hparams import AAEHParams
-from aezoo_dense.hparams import DenseHParams
-from aezoo_dense.model import DenseDecoder, DenseEncoder, mlp
 
 
 class AdversarialAutoEncoder(GaussianPrior, ImageAutoEncoder):
@@ -22,11 +21,9 @@ class AdversarialAutoEncoder(GaussianPrior, ImageAutoEncoder):
         self.hp = hp
         self.latent_size = hp.latent_dim
         self.image_shape = (hp.channels, hp.image_size, hp.image_size)
-        dense = DenseHParams(
-            latent_dim=hp.latent_dim, hidden=hp.hidden, image_size=hp.image_size, channels=hp.channels
-        )
-        self.encoder = DenseEncoder(dense)
-        self.decoder = DenseDecoder(dense)
+        pixels = hp.channels * hp.image_size**2
+        self.encoder = FlattenMLP([pixels, *hp.hidden, hp.latent_dim])
+        self.decoder = MLPImageDecoder(hp.latent_dim, hp.hidden[::-1], self.image_shape)
         self.discriminator = mlp([hp.latent_dim, *hp.disc_hidden, 1], "relu")
 
     def configure_optimizers(self, config: OptimizerConfig) -> Optimizers:

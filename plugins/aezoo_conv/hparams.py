@@ -24,11 +24,12 @@ class ConvHParams(HParams):
     channels: int = hparam(1, "Image channels (1 grey, 3 colour).", min=1, max=16)
 
     def validate(self) -> None:
+        owner = (self.architecture, self.noun)
         if self.kernel_size % 2 == 0:
-            raise HParamError(self._owner(), "kernel_size", f"must be odd, got {self.kernel_size}")
+            raise HParamError(owner, "kernel_size", f"must be odd, got {self.kernel_size}")
         if self.image_size < 2 ** len(self.widths):
             raise HParamError(
-                self._owner(),
+                owner,
                 "widths",
                 f"has {len(self.widths)} stages, too many for {self.image_size}-pixel images "
                 f"(at most {self.image_size.bit_length() - 1})",

@@ -1,4 +1,4 @@
-"""Denoising: the conv autoencoder trained to map corrupted images to clean ones."""
+"""Denoising: a conv autoencoder trained to map corrupted images to clean ones."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 import torch
 
 from aezoo.data import Batch
-from aezoo.image import image_rows
-from aezoo_conv.model import ConvAutoEncoder
+from aezoo.image import ImageAutoEncoder, image_rows
+from aezoo.nn import ConvStack, UpConvStack
 from aezoo_denoising.hparams import DenoisingHParams
 
 
@@ -18,12 +18,16 @@ def psnr(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     return (10 * torch.log10(1.0 / mse)).mean()
 
 
-class DenoisingAutoEncoder(ConvAutoEncoder):
-    hp: DenoisingHParams
+class DenoisingAutoEncoder(ImageAutoEncoder):
+    """Conv stages down to a code and mirrored stages up (:mod:`aezoo.nn`), noisy in, clean out."""
 
     def __init__(self, hp: DenoisingHParams) -> None:
-        super().__init__(hp)
+        super().__init__()
         self.hp = hp
+        self.image_shape = (hp.channels, hp.image_size, hp.image_size)
+        common = {"code_size": hp.latent_dim, "kernel_size": hp.kernel_size, "batch_norm": hp.batch_norm}
+        self.encoder = ConvStack(hp.channels, hp.widths, hp.image_size, downsample=hp.downsample, **common)
+        self.decoder = UpConvStack(hp.channels, hp.widths, hp.image_size, upsample=hp.upsample, **common)
 
     def corrupt(self, clean: torch.Tensor) -> torch.Tensor:
         """The hyperparameters' noise, drawn from the global generator (seeded in evaluation)."""

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aezoo import HParams, hparam
+from aezoo import HParamError, HParams, hparam
 
 
 @dataclass(frozen=True)
@@ -28,3 +28,12 @@ class VAEHParams(HParams):
     )
     image_size: int = hparam(28, "Height and width of the images.", min=4, max=4096)
     channels: int = hparam(1, "Image channels.", min=1, max=16)
+
+    def validate(self) -> None:
+        if self.network == "conv" and self.image_size < 2 ** len(self.widths):
+            raise HParamError(
+                (self.architecture, self.noun),
+                "widths",
+                f"has {len(self.widths)} stages, too many for {self.image_size}-pixel images "
+                f"(at most {self.image_size.bit_length() - 1})",
+            )

@@ -12,9 +12,7 @@ from torch import nn
 from aezoo.data import Batch
 from aezoo.image import ImageAutoEncoder, image_rows
 from aezoo.model import ExportPart, GaussianPrior, LossOutput, TensorSpec
-from aezoo_conv.hparams import ConvHParams
-from aezoo_conv.model import ConvDecoder, ConvEncoder
-from aezoo_dense.model import mlp
+from aezoo.nn import ConvStack, FlattenMLP, MLPImageDecoder, UpConvStack
 from aezoo_vae.hparams import VAEHParams
 
 
@@ -31,28 +29,6 @@ class GaussianEncoder(nn.Module):
         return z_mean, z_log_var
 
 
-class DenseBody(nn.Module):
-    def __init__(self, widths: list[int], activation: str = "relu") -> None:
-        super().__init__()
-        self.net = mlp(widths, activation)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images.flatten(1))
-
-
-class DenseImageDecoder(nn.Module):
-    def __init__(self, widths: list[int], shape: tuple[int, int, int]) -> None:
-        super().__init__()
-        self.net = mlp(widths, "relu")
-        self.shape = shape
-
-    def logits(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).unflatten(1, self.shape)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.logits(z))
-
-
 def kl_divergence(z_mean: torch.Tensor, z_log_var: torch.Tensor) -> torch.Tensor:
     """KL(q(z|x) || N(0, I)) per example, with q's variance given as its logarithm."""
     return -0.5 * (1 + z_log_var - z_mean.pow(2) - z_log_var.exp()).sum(1)
@@ -66,14 +42,12 @@ class VAE(GaussianPrior, ImageAutoEncoder):
         self.image_shape = (hp.channels, hp.image_size, hp.image_size)
         pixels = hp.channels * hp.image_size**2
         if hp.network == "conv":
-            conv = ConvHParams(
-                widths=hp.widths, latent_dim=2 * hp.latent_dim, image_size=hp.image_size, channels=hp.channels
-            )
-            self.encoder = GaussianEncoder(ConvEncoder(conv), hp.latent_dim)
-            self.decoder = ConvDecoder(ConvHParams(**{**conv.to_dict(), "latent_dim": hp.latent_dim}))
+            body = ConvStack(hp.channels, hp.widths, hp.image_size, code_size=2 * hp.latent_dim)
+            self.encoder = GaussianEncoder(body, hp.latent_dim)
+            self.decoder = UpConvStack(hp.channels, hp.widths, hp.image_size, code_size=hp.latent_dim)
         else:
-            self.encoder = GaussianEncoder(DenseBody([pixels, *hp.hidden, 2 * hp.latent_dim]), hp.latent_dim)
-            self.decoder = DenseImageDecoder([hp.latent_dim, *reversed(hp.hidden), pixels], self.image_shape)
+            self.encoder = GaussianEncoder(FlattenMLP([pixels, *hp.hidden, 2 * hp.latent_dim]), hp.latent_dim)
+            self.decoder = MLPImageDecoder(hp.latent_dim, hp.hidden[::-1], self.image_shape)
 
     # -- data ----------------------------------------------------------------------------------
 
