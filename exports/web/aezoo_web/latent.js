@@ -122,6 +122,7 @@ class Explorer {
     this.changedAt = performance.now();
     this.mapTimer = null;
     this.mapImage = null;
+    this.padWidth = 0; // CSS pixels: measured when the view opens, then kept by a ResizeObserver
     const [channels, height, width] = decoder.shape;
     this.image = $("image");
     this.image.width = width;
@@ -136,7 +137,18 @@ class Explorer {
       `${width}×${height}, ${channels === 1 ? "grey" : "RGB"}, values ${this.decoder.range.join("–")}` +
       (polarity ? `; ${polarity}` : "");
     $("code-note").textContent = this.space.note;
-    new ResizeObserver(() => this.drawPad()).observe(this.pad);
+    // the observer reports the pad's size after the browser's own layout, so no redraw reads it (a
+    // read after the sliders changed would lay the whole page out inside the redraw)
+    new ResizeObserver(([entry]) => {
+      this.padWidth = entry.contentRect.width;
+      this.drawPad();
+    }).observe(this.pad);
+  }
+
+  /** Measure the pad once the view is shown (before the observer's first report) and draw it. */
+  showPad() {
+    this.padWidth = this.pad.getBoundingClientRect().width;
+    this.drawPad();
   }
 
   // the code
@@ -147,16 +159,23 @@ class Explorer {
 
   setCode(values) {
     this.code = Float32Array.from(values);
-    this.changed(true);
+    this.changed();
     return this.redraw();
   }
 
-  /** The code changed: sliders, pad and (debounced) map follow; `others` when off-pad dims did. */
-  changed(others) {
+  /**
+   * Code dimensions `dims` changed (all of them when left out): their sliders and the pad follow, and
+   * the decoded map (debounced) when one of them is off the pad. Other sliders are not touched.
+   */
+  changed(dims = this.allDims()) {
     this.changedAt = performance.now();
-    this.syncSliders();
+    this.syncSliders(dims);
     this.drawPad();
-    if (others && this.decoder.size > 2) this.scheduleMap();
+    if (dims.some((d) => !this.dims.includes(d))) this.scheduleMap();
+  }
+
+  allDims() {
+    return Array.from({ length: this.decoder.size }, (_, d) => d);
   }
 
   /** Decode the current code and draw it; resolves once the canvas shows it (or a later code). */
@@ -240,23 +259,23 @@ class Explorer {
       const value = document.createElement("output");
       input.addEventListener("input", () => {
         this.setDim(d, Number(input.value));
-        value.textContent = fmt(this.code[d]);
-        this.changed(false);
-        if (!this.dims.includes(d)) this.scheduleMap();
+        this.changed([d]);
         this.redraw();
       });
       row.append(name, input, value);
       box.append(row);
       this.sliders.push({ input, value });
     }
-    this.syncSliders();
+    this.syncSliders(this.allDims());
   }
 
-  syncSliders() {
-    this.sliders.forEach(({ input, value }, d) => {
+  /** Sliders `dims` show the code's values. */
+  syncSliders(dims) {
+    for (const d of dims) {
+      const { input, value } = this.sliders[d];
       input.value = String(this.code[d]);
       value.textContent = fmt(this.code[d]);
-    });
+    }
   }
 
   bindButtons() {
@@ -264,7 +283,7 @@ class Explorer {
     if (this.space.draw) {
       sample.addEventListener("click", () => {
         this.code = this.space.draw();
-        this.changed(true);
+        this.changed();
         this.redraw();
       });
     } else {
@@ -273,7 +292,7 @@ class Explorer {
     }
     $("reset").addEventListener("click", () => {
       this.code = Float32Array.from(this.space.centres);
-      this.changed(true);
+      this.changed();
       this.redraw();
     });
     const map = $("show-map");
@@ -302,7 +321,7 @@ class Explorer {
       const [dx, dy] = this.dims;
       this.setDim(dx, this.fromPad(dx, tx, false));
       if (this.decoder.size > 1) this.setDim(dy, this.fromPad(dy, ty, true));
-      this.changed(false);
+      this.changed(this.decoder.size > 1 ? [dx, dy] : [dx]);
       this.redraw();
     };
     pad.addEventListener("pointerdown", (event) => {
@@ -327,7 +346,7 @@ class Explorer {
       const d = this.dims[step[0]];
       const delta = ((this.space.highs[d] - this.space.lows[d]) / 100) * (event.shiftKey ? 10 : 1);
       this.setDim(d, this.code[d] + step[1] * delta);
-      this.changed(false);
+      this.changed([d]);
       this.redraw();
     });
   }
@@ -370,7 +389,7 @@ class Explorer {
   drawPad() {
     const pad = this.pad;
     const ratio = window.devicePixelRatio || 1;
-    const side = Math.max(1, Math.round(pad.clientWidth * ratio));
+    const side = Math.max(1, Math.round(this.padWidth * ratio));
     if (pad.width !== side || pad.height !== side) {
       pad.width = side;
       pad.height = side;
@@ -438,7 +457,7 @@ export async function open(manifest) {
     return explorer.setCode(values);
   };
   hook.getCode = () => Array.from(explorer.code);
-  explorer.drawPad();
+  explorer.showPad();
   explorer.scheduleMap(0);
   await explorer.redraw();
 }
