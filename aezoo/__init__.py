@@ -13,7 +13,7 @@ from aezoo.callbacks import Callback
 from aezoo.errors import AezooError, HParamError, PluginError
 from aezoo.hookspecs import hookimpl
 from aezoo.hparams import HParams, hparam
-from aezoo.registry import Architecture, Dataset, Pretrained, TrainerCallback
+from aezoo.registry import Architecture, Command, Dataset, Pretrained, TrainerCallback
 
 if TYPE_CHECKING:
     from aezoo.model import AutoEncoder
@@ -116,6 +116,7 @@ __all__ = [
     "AezooError",
     "Architecture",
     "Callback",
+    "Command",
     "Dataset",
     "HParamError",
     "HParams",

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from aezoo.registry import Architecture, Dataset, Pretrained, TrainerCallback
+    from aezoo.registry import Architecture, Command, Dataset, Pretrained, TrainerCallback
 
 PROJECT = "aezoo"
 
@@ -48,3 +48,8 @@ def aezoo_register_pretrained(register: Callable[[Pretrained], None]) -> None:
 def aezoo_register_callbacks(register: Callable[[TrainerCallback], None]) -> None:
     """Register trainer callbacks: call ``register(aezoo.TrainerCallback(...))`` for each (loggers,
     stopping rules; see :mod:`aezoo.callbacks`)."""
+
+
+@hookspec
+def aezoo_register_commands(register: Callable[[Command], None]) -> None:
+    """Register subcommands of ``aezoo``: call ``register(aezoo.Command(...))`` for each."""

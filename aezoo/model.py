@@ -301,15 +301,6 @@ class LikelihoodModel(Protocol):
         ...
 
 
-@runtime_checkable
-class Upscaler(Protocol):
-    """Models that upscale image files (``aezoo upscale``)."""
-
-    def upscale_file(self, source: Path, target: str | os.PathLike[str]) -> Path:
-        """Write ``source`` upscaled to ``target``; return ``target``."""
-        ...
-
-
 class GaussianPrior:
     """Mixin for models whose codes follow N(0, I) (VAE, adversarial AE): they can sample, and
     latent plots draw the prior. Set ``latent_size``; ``decode`` turns codes into outputs."""

@@ -17,7 +17,7 @@ import pluggy
 
 from aezoo import hookspecs
 from aezoo.errors import AezooError, PluginError
-from aezoo.registry import Architecture, Dataset, Pretrained, Registry, TrainerCallback
+from aezoo.registry import Architecture, Command, Dataset, Pretrained, Registry, TrainerCallback
 
 ENTRY_POINT_GROUP = "aezoo"
 STRICT_ENV = "AEZOO_STRICT_PLUGINS"
@@ -37,6 +37,7 @@ class PluginRecord:
     datasets: list[str] = dataclasses.field(default_factory=list)
     pretrained: list[str] = dataclasses.field(default_factory=list)
     callbacks: list[str] = dataclasses.field(default_factory=list)
+    commands: list[str] = dataclasses.field(default_factory=list)
     #: The distribution's name alone (``aezoo``), for "pip install" hints; empty for code.
     package: str = ""
 
@@ -105,6 +106,7 @@ class PluginHost:
             (self.manager.hook.aezoo_register_datasets, Dataset),
             (self.manager.hook.aezoo_register_pretrained, Pretrained),
             (self.manager.hook.aezoo_register_callbacks, TrainerCallback),
+            (self.manager.hook.aezoo_register_commands, Command),
         ):
             for impl in hook.get_hookimpls():
                 if impl.plugin_name != name:
@@ -136,6 +138,7 @@ class PluginHost:
                     record.datasets.clear()
                     record.pretrained.clear()
                     record.callbacks.clear()
+                    record.commands.clear()
                     self._fail(record, exc)
                     return
                 for item in added:
@@ -143,6 +146,7 @@ class PluginHost:
                         Architecture: record.architectures,
                         Dataset: record.datasets,
                         TrainerCallback: record.callbacks,
+                        Command: record.commands,
                     }.get(kind, record.pretrained)
                     names.append(item.name)
 
@@ -154,6 +158,7 @@ class PluginHost:
             *(reg.datasets[n] for n in record.datasets if n in reg.datasets),
             *(reg.pretrained[n] for n in record.pretrained if n in reg.pretrained),
             *(reg.callbacks[n] for n in record.callbacks if n in reg.callbacks),
+            *(reg.commands[n] for n in record.commands if n in reg.commands),
         ]
 
     def _conflict(self, record: PluginRecord, message: str) -> None:

@@ -1,5 +1,5 @@
-"""What plugins register (architectures, datasets, pretrained models, trainer callbacks) and how
-names are looked up."""
+"""What plugins register (architectures, datasets, pretrained models, trainer callbacks, commands)
+and how names are looked up."""
 
 from __future__ import annotations
 
@@ -227,6 +227,40 @@ class TrainerCallback:
         return _resolve(self.builder, f"callback {self.name!r}")(config)
 
 
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """A subcommand a plugin adds to ``aezoo`` (``aezoo NAME ...``), as llm and datasette let plugins do.
+
+    Attributes:
+        name: The subcommand; it cannot replace one of aezoo's own.
+        help: One line for ``aezoo --help``.
+        arguments: ``arguments(parser)`` adds its options to its ``argparse`` parser, or
+            ``"module:function"``. Its module is imported for every ``aezoo`` command (``--help``
+            too), so keep torch out of its top level.
+        handler: ``handler(args) -> int | None`` (the exit status; None is 0), or
+            ``"module:function"``, imported only when the command runs. Raise
+            :class:`aezoo.AezooError` for a user's mistake: it is printed as one line, status 2.
+        description: Longer text for ``aezoo NAME --help`` (default: ``help``).
+    """
+
+    name: str
+    help: str
+    arguments: Callable[..., Any] | str
+    handler: Callable[..., Any] | str
+    description: str = ""
+    plugin: str = ""
+    distribution: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name("command", self.name)
+
+    def configure_parser(self, parser: Any) -> None:
+        _resolve(self.arguments, f"command {self.name!r}")(parser)
+
+    def run(self, args: Any) -> int | None:
+        return _resolve(self.handler, f"command {self.name!r}")(args)
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """``"did you mean 'vae'?"`` for the closest known names, or an empty string."""
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
@@ -235,7 +269,7 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     return "did you mean " + " or ".join(repr(c) for c in close) + "?"
 
 
-Registered = Architecture | Dataset | Pretrained | TrainerCallback
+Registered = Architecture | Dataset | Pretrained | TrainerCallback | Command
 
 
 class Registry:
@@ -246,6 +280,7 @@ class Registry:
         self.datasets: dict[str, Dataset] = {}
         self.pretrained: dict[str, Pretrained] = {}
         self.callbacks: dict[str, TrainerCallback] = {}
+        self.commands: dict[str, Command] = {}
         #: name -> message, for names that two plugins registered (unusable until resolved).
         self.conflicts: dict[str, str] = {}
 
@@ -257,6 +292,8 @@ class Registry:
             return "dataset", self.datasets
         if isinstance(item, TrainerCallback):
             return "callback", self.callbacks
+        if isinstance(item, Command):
+            return "command", self.commands
         return "pretrained model", self.pretrained
 
     def add(self, item: Registered) -> str | None:

@@ -28,3 +28,17 @@ def aezoo_register_architectures(register):
 @aezoo.hookimpl
 def aezoo_register_pretrained(register):
     register(aezoo.Pretrained.from_folder("superres:t91-x2", PRETRAINED / "t91-x2"))
+
+
+@aezoo.hookimpl
+def aezoo_register_commands(register):
+    register(
+        aezoo.Command(
+            "upscale",
+            "upscale your image with a super-resolution model",
+            arguments="aezoo_superres.cli:arguments",
+            handler="aezoo_superres.cli:run",
+            description="Upscale an image file of any size with a super-resolution model (a luminance model "
+            "restores colour by BT.601, as the export's page does); the result goes beside it.",
+        )
+    )
