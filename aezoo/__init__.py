@@ -6,6 +6,7 @@ Importing aezoo does not import torch; the functions that need it import it when
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aezoo._version import __version__
@@ -57,7 +58,12 @@ def load(path: str | os.PathLike[str], device: str = "cpu") -> AutoEncoder:
     """The model in a run folder, a ``.safetensors`` file or a pretrained entry (``"vae:mnist"``),
     in eval mode."""
     from aezoo.checkpoint import load as _load
+    from aezoo.registry import is_pretrained_name
 
+    if isinstance(path, str) and not Path(path).expanduser().exists() and is_pretrained_name(path):
+        from aezoo import pretrained
+
+        path = pretrained.weights_path(pretrained.entry(path))
     return _load(path, device=device)
 
 

@@ -14,12 +14,14 @@ TensorBoard logger are registered the same way (:mod:`aezoo.builtin_callbacks`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aezoo.errors import AezooError
+from aezoo.errors import AezooError, did_you_mean
 
 if TYPE_CHECKING:
+    from aezoo.registry import TrainerCallback
     from aezoo.trainer import Trainer
 
 #: The events, in the order a run meets them.
@@ -116,19 +118,15 @@ class Callbacks:
                 callback.load_state_dict(states[name])
 
 
-def build_callbacks(config: Any) -> Callbacks:
-    """The callbacks this run uses: every registered one whose builder returns one for ``config``."""
-    from aezoo.plugins import registry
-
-    reg = registry()
-    unknown = [name for name in getattr(config, "callbacks", None) or () if name not in reg.callbacks]
+def build_callbacks(config: Any, registered: Mapping[str, TrainerCallback]) -> Callbacks:
+    """The callbacks this run uses: every ``registered`` one (the registry's, by name) whose builder
+    returns one for ``config``."""
+    unknown = [name for name in getattr(config, "callbacks", None) or () if name not in registered]
     if unknown:
-        from aezoo.registry import did_you_mean
-
-        hint = did_you_mean(unknown[0], reg.callbacks) or "known: " + ", ".join(sorted(reg.callbacks))
+        hint = did_you_mean(unknown[0], registered) or "known: " + ", ".join(sorted(registered))
         raise AezooError(f"no trainer callback {unknown[0]!r}; {hint}")
     named = []
-    for spec in sorted(reg.callbacks.values(), key=lambda s: (s.order, s.name)):
+    for spec in sorted(registered.values(), key=lambda s: (s.order, s.name)):
         callback = spec.build(config)
         if callback is not None:
             named.append((spec.name, spec.plugin or "registered in code", callback))

@@ -170,17 +170,10 @@ def resolve_model_path(path: str | os.PathLike[str]) -> Path:
 
 
 def load(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> AutoEncoder:
-    """Rebuild a model from a run folder, a ``.safetensors`` file or a pretrained name
-    (``vae:mnist``)."""
+    """Rebuild a model from a run folder or a ``.safetensors`` file (:func:`aezoo.load` also takes
+    a pretrained name)."""
     from aezoo.plugins import registry
 
-    if isinstance(path, str) and not Path(path).expanduser().exists():
-        from aezoo.registry import is_pretrained_name
-
-        if is_pretrained_name(path):
-            from aezoo import pretrained
-
-            return load(pretrained.weights_path(pretrained.entry(path)), device=device)
     path = resolve_model_path(path)
     metadata = read_metadata(path)
     name = metadata["aezoo.architecture"]

@@ -230,17 +230,6 @@ def describe_data(data: DataSplits) -> dict[str, Any]:
 DATA_ROOT_MARK = "{data}"
 
 
-def load_data(spec: str, *, data_dir: str | os.PathLike[str] | None = None, seed: int = 0) -> DataSplits:
-    """Load a dataset by ``NAME`` or ``NAME:ARGUMENT`` through the registry; ``{data}`` in the
-    argument stands for the data root."""
-    from aezoo.plugins import registry
-
-    spec = spec.replace(DATA_ROOT_MARK, str(data_root(data_dir)))
-    dataset, argument = registry().dataset(spec)
-    options = DataOptions(root=data_root(data_dir), download=downloads_allowed(), split_seed=seed)
-    return dataset.load(options, argument)
-
-
 def to_device(batch: Batch, device: torch.device) -> Batch:
     if device.type == "cpu":
         return batch

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class AezooError(Exception):
     """A mistake the user can fix: a bad name, value, file or input.
@@ -24,3 +27,11 @@ class HParamError(AezooError, ValueError):
 
 class PluginError(AezooError):
     """A plugin that could not be loaded or registered (raised only in strict mode)."""
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"did you mean 'vae'?"`` for the closest known names, or an empty string."""
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    if not close:
+        return ""
+    return "did you mean " + " or ".join(repr(c) for c in close) + "?"

@@ -20,7 +20,7 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from aezoo.errors import HParamError
+from aezoo.errors import HParamError, did_you_mean
 
 _MISSING = dataclasses.MISSING
 
@@ -222,6 +222,4 @@ def _check_scalar(arch: tuple[str, str], f: dataclasses.Field, annotation: Any, 
 
 
 def _choices_hint(name: str, known: typing.Iterable[str]) -> str:
-    from aezoo.registry import did_you_mean
-
     return did_you_mean(name, known) or "known: " + ", ".join(sorted(known))

@@ -11,13 +11,16 @@ import dataclasses
 import os
 import threading
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from aezoo import hookspecs
 from aezoo.errors import AezooError, PluginError
 from aezoo.registry import Architecture, Command, Dataset, Pretrained, Registry, TrainerCallback
+
+if TYPE_CHECKING:
+    from aezoo.data import DataSplits
 
 ENTRY_POINT_GROUP = "aezoo"
 STRICT_ENV = "AEZOO_STRICT_PLUGINS"
@@ -58,7 +61,8 @@ class PluginHost:
     def load_entry_points(self) -> None:
         """aezoo's own callbacks (through the same hook, whatever ``AEZOO_PLUGINS`` says: a run needs
         its metrics log), then every plugin of the ``aezoo`` entry-point group."""
-        from aezoo import __version__, builtin_callbacks
+        from aezoo import builtin_callbacks
+        from aezoo._version import __version__
 
         core = PluginRecord("aezoo", f"aezoo {__version__}", builtin_callbacks.__name__, package="aezoo")
         self.records[core.name] = core
@@ -195,6 +199,17 @@ def host() -> PluginHost:
 
 def registry() -> Registry:
     return host().registry
+
+
+def load_data(spec: str, *, data_dir: str | os.PathLike[str] | None = None, seed: int = 0) -> DataSplits:
+    """Load a dataset by ``NAME`` or ``NAME:ARGUMENT`` through the registry; ``{data}`` in the
+    argument stands for the data root."""
+    from aezoo.data import DATA_ROOT_MARK, DataOptions, data_root, downloads_allowed
+
+    spec = spec.replace(DATA_ROOT_MARK, str(data_root(data_dir)))
+    dataset, argument = registry().dataset(spec)
+    options = DataOptions(root=data_root(data_dir), download=downloads_allowed(), split_seed=seed)
+    return dataset.load(options, argument)
 
 
 def register_plugin(plugin: Any, name: str | None = None) -> None:

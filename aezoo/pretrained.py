@@ -16,9 +16,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from aezoo.errors import AezooError
+from aezoo.errors import AezooError, did_you_mean
 from aezoo.fileio import atomic_path, sha256
-from aezoo.registry import Pretrained, did_you_mean
+from aezoo.registry import Pretrained
 
 #: Largest download accepted for one entry's weights.
 MAX_DOWNLOAD_BYTES = 4 << 30
@@ -249,7 +249,7 @@ def measure(
     A ``{data}`` in the check's dataset stands for the data root (``--data-dir``/``$AEZOO_DATA``).
     """
     from aezoo import checkpoint, evaluation
-    from aezoo.data import load_data
+    from aezoo.plugins import load_data
 
     weights = weights_path(item)
     model = checkpoint.load(weights)

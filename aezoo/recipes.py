@@ -30,9 +30,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aezoo.errors import AezooError, HParamError
+from aezoo.errors import AezooError, HParamError, did_you_mean
 from aezoo.hparams import HParams, parse_value
-from aezoo.registry import did_you_mean
 
 #: The settings a recipe holds.
 RECIPE_KEYS = ("architecture", "hparams", "dataset", "trainer")

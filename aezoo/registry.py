@@ -4,16 +4,15 @@ and how names are looked up."""
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import fnmatch
 import importlib
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aezoo.errors import AezooError
+from aezoo.errors import AezooError, did_you_mean
 from aezoo.hparams import HParams
 
 if TYPE_CHECKING:
@@ -259,14 +258,6 @@ class Command:
 
     def run(self, args: Any) -> int | None:
         return _resolve(self.handler, f"command {self.name!r}")(args)
-
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """``"did you mean 'vae'?"`` for the closest known names, or an empty string."""
-    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
-    if not close:
-        return ""
-    return "did you mean " + " or ".join(repr(c) for c in close) + "?"
 
 
 Registered = Architecture | Dataset | Pretrained | TrainerCallback | Command

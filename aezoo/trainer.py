@@ -15,10 +15,11 @@ import torch
 
 from aezoo import checkpoint, trainstate
 from aezoo.callbacks import build_callbacks
-from aezoo.data import DataSplits, Split, first_examples, iterate, load_data, to_device
+from aezoo.data import DataSplits, Split, first_examples, iterate, to_device
 from aezoo.errors import AezooError
 from aezoo.evaluation import evaluate_split
 from aezoo.model import AutoEncoder, OptimizerConfig
+from aezoo.plugins import load_data, registry
 from aezoo.runs import CONFIG_FILE, Run
 from aezoo.stopping import Stopped, StopRequests, stop_on_signals
 from aezoo.trainconfig import TrainConfig, select_device
@@ -63,7 +64,7 @@ class Trainer:
         self._bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
         self._saved_at = time.monotonic()
         #: The run's callbacks (:func:`aezoo.callbacks.build_callbacks`); their state is checkpointed.
-        self.callbacks = build_callbacks(config)
+        self.callbacks = build_callbacks(config, registry().callbacks)
         #: Stored in every weights file the run writes, so the file alone says how it was trained.
         self.recipe = {
             "architecture": model.architecture,

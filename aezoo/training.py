@@ -19,10 +19,11 @@ import torch
 
 from aezoo import checkpoint
 from aezoo._version import __version__
-from aezoo.data import describe_data, load_data
+from aezoo.data import describe_data
 from aezoo.errors import AezooError
 from aezoo.fileio import stale_temp_files
 from aezoo.hparams import HParams
+from aezoo.plugins import load_data
 from aezoo.runlock import RunLock
 from aezoo.runs import CONFIG_FILE, METRICS_FILE, Run, new_run_dir
 from aezoo.stopping import Stopped

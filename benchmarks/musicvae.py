@@ -51,7 +51,7 @@ from typing import Any
 import torch
 
 import aezoo
-from aezoo.data import load_data
+from aezoo.plugins import load_data
 from aezoo.trainer import TrainConfig
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])

@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 import aezoo
-from aezoo.data import first_examples, load_data
-from aezoo.plugins import registry
+from aezoo.data import first_examples
+from aezoo.plugins import load_data, registry
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from common import paired_median_ms, write_result

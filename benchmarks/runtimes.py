@@ -44,8 +44,9 @@ import numpy as np
 import torch
 
 import aezoo
-from aezoo.data import first_examples, load_data
+from aezoo.data import first_examples
 from aezoo.onnx import validation
+from aezoo.plugins import load_data
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import js_bridge

@@ -26,7 +26,8 @@ from common import machine, write_result
 
 import aezoo
 from aezoo import checkpoint, pretrained, recipes
-from aezoo.data import DATA_ROOT_MARK, data_root, describe_data, load_data
+from aezoo.data import DATA_ROOT_MARK, data_root, describe_data
+from aezoo.plugins import load_data
 from aezoo.recipes import toml_value
 from aezoo.runs import Run
 

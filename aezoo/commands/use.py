@@ -81,7 +81,7 @@ def add_parsers(sub: Any) -> None:
 
 
 def source_data(source: Any, data_dir: str | None, dataset: str | None = None) -> Any:
-    from aezoo.data import load_data
+    from aezoo.plugins import load_data
 
     return load_data(dataset or source.dataset, data_dir=data_dir, seed=0)
 

@@ -185,7 +185,7 @@ def _resolve_source(source: Any) -> tuple[AutoEncoder, Any]:
 
 def _load_data(origin: Any, data_dir: Any) -> tuple[Any, str]:
     """The dataset the model was trained on, or None and why not."""
-    from aezoo.data import load_data
+    from aezoo.plugins import load_data
 
     try:
         return load_data(origin.dataset, data_dir=data_dir), ""
