@@ -64,6 +64,9 @@ class DataOptions:
     val_size: int | None = None
     #: Where to cache what is derived from the data (default: :func:`cache_root`).
     cache: Path | None = None
+    #: Read folder datasets from disk a batch at a time (:mod:`aezoo.streaming`) instead of
+    #: holding them in memory; datasets that cannot stream ignore it.
+    stream: bool = False
 
     def cache_dir(self) -> Path:
         return self.cache if self.cache is not None else cache_root()

@@ -201,14 +201,19 @@ def registry() -> Registry:
     return host().registry
 
 
-def load_data(spec: str, *, data_dir: str | os.PathLike[str] | None = None, seed: int = 0) -> DataSplits:
+def load_data(
+    spec: str, *, data_dir: str | os.PathLike[str] | None = None, seed: int = 0, stream: bool = False
+) -> DataSplits:
     """Load a dataset by ``NAME`` or ``NAME:ARGUMENT`` through the registry; ``{data}`` in the
-    argument stands for the data root."""
+    argument stands for the data root. ``stream``: a folder dataset reads its files a batch at a
+    time instead of holding them in memory (:mod:`aezoo.streaming`)."""
     from aezoo.data import DATA_ROOT_MARK, DataOptions, data_root, downloads_allowed
 
     spec = spec.replace(DATA_ROOT_MARK, str(data_root(data_dir)))
     dataset, argument = registry().dataset(spec)
-    options = DataOptions(root=data_root(data_dir), download=downloads_allowed(), split_seed=seed)
+    options = DataOptions(
+        root=data_root(data_dir), download=downloads_allowed(), split_seed=seed, stream=stream
+    )
     return dataset.load(options, argument)
 
 

@@ -44,6 +44,17 @@ class TrainConfig(HParams):
         10.0, "Also save a checkpoint when this many minutes have passed since the last one.", min=0.01
     )
     evaluate_test: bool = hparam(True, "Evaluate the best model on the test split at the end.")
+    stream: bool = hparam(
+        False,
+        "Read a folder dataset (images:PATH, midi:PATH) from disk a batch at a time instead of holding "
+        "it in memory; the same batches in the same order as in memory.",
+    )
+    data_workers: int | None = hparam(
+        None,
+        "Processes that read the next batches of a streamed dataset while the model trains (0: none, "
+        "the training process reads them; default: the CPU cores less one, at most 4).",
+        min=0,
+    )
     flush_denormal: bool = hparam(
         True,
         "On the CPU, treat denormal floats as zero while training (as TensorFlow does): gradients "

@@ -15,13 +15,14 @@ import torch
 
 from aezoo import checkpoint, trainstate
 from aezoo.callbacks import build_callbacks
-from aezoo.data import DataSplits, Split, first_examples, iterate, to_device
+from aezoo.data import DataSplits, Split, first_examples, to_device
 from aezoo.errors import AezooError
 from aezoo.evaluation import evaluate_split
 from aezoo.model import AutoEncoder, OptimizerConfig
 from aezoo.plugins import load_data, registry
 from aezoo.runs import CONFIG_FILE, Run
 from aezoo.stopping import Stopped, StopRequests, stop_on_signals
+from aezoo.streaming import stream_batches
 from aezoo.trainconfig import TrainConfig, select_device
 
 
@@ -144,7 +145,10 @@ class Trainer:
         if len(order) > 1 and len(order) % cfg.batch_size == 1:
             order = order[:-1]  # a lone last example upsets batch norm
         self.model.train()
-        for batch in iterate(self.data.train, cfg.batch_size, order, start=self.pos.batch_in_epoch):
+        start, workers = self.pos.batch_in_epoch, cfg.data_workers  # workers read a streamed split ahead
+        for batch in stream_batches(
+            self.data.train, cfg.batch_size, order, start, workers=workers, seed=cfg.seed
+        ):
             batch = to_device(batch, self.device)
             self._set_lr(total)
             inputs, targets = self.model.prepare_batch(batch, train=True)

@@ -57,7 +57,7 @@ def train(
     arch = registry().architecture(architecture)
     hp = hparams if isinstance(hparams, HParams) else arch.make_hparams(**(hparams or {}))
     dataset = dataset or arch.default_dataset
-    data = load_data(dataset, data_dir=data_dir, seed=0)
+    data = load_data(dataset, data_dir=data_dir, seed=0, stream=config.stream)
     data_info = describe_data(data)
     check_same_data(expect_data, data_info, recipe_source)
     # The thread count is part of what makes a run repeatable: record the one used.
@@ -160,7 +160,7 @@ def resume(
         arch = registry().architecture(saved["architecture"])
         torch.manual_seed(config.seed)  # as train() does: a fresh start builds the same model
         model = arch.build(arch.make_hparams(**saved["hparams"]))
-        data = load_data(saved["dataset"], data_dir=data_dir, seed=0)
+        data = load_data(saved["dataset"], data_dir=data_dir, seed=0, stream=config.stream)
         trainer = Trainer(model, data, config, run, progress=progress, echo=echo)
         if fresh:
             (run.path / METRICS_FILE).unlink(missing_ok=True)

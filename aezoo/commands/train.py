@@ -53,6 +53,18 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--limit-eval", type=int, metavar="N", help="use only N val/test examples")
     p.add_argument("--no-test", action="store_true", help="skip the final test-set evaluation")
     p.add_argument(
+        "--stream",
+        action="store_true",
+        default=None,
+        help="read a folder dataset (images:PATH, midi:PATH) from disk a batch at a time, not all into memory",
+    )
+    p.add_argument(
+        "--data-workers",
+        type=int,
+        metavar="N",
+        help="with --stream: processes reading the next batches (0: none; default: CPU cores less one, at most 4)",
+    )
+    p.add_argument(
         "--save-every", type=int, metavar="N", help="also save a checkpoint every N steps (and every epoch)"
     )
     p.add_argument(
@@ -106,6 +118,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "tensorboard": args.tensorboard,
         "callbacks": tuple(args.callbacks) if args.callbacks else None,
         "save_minutes": args.save_minutes,
+        "stream": args.stream,
+        "data_workers": args.data_workers,
     }
     if args.resume:
         given = {f"--{k.replace('_', '-')}" for k, v in settings.items() if v is not None}

@@ -1,9 +1,12 @@
 """``images:PATH``: a folder of photos as a dataset — random patches to train on, whole images
-to validate and test on."""
+to validate and test on. Held in memory, or with ``DataOptions.stream`` read from the files a batch
+at a time (:mod:`aezoo.streaming`): the same batches either way, crops drawn in the same order."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -15,35 +18,67 @@ PATCH = 64  # divisible by 2 and 4; x3 models crop to 63
 PATCHES_PER_IMAGE = 64
 
 
-def read_folder(path: Path) -> tuple[list[str], list[torch.Tensor]]:
-    """Every image of ``path`` as ``uint8 [3, H, W]`` (grey images repeated to RGB), sorted by name."""
-    from PIL import Image, UnidentifiedImageError
-
+def image_files(path: Path) -> list[Path]:
+    """The image files of folder ``path``, sorted by name."""
     if not path.is_dir():
         raise AezooError(f"images:{path}: no such folder; give a folder of image files")
-    names, images = [], []
-    for file in sorted(path.iterdir()):
-        if file.suffix.lower() not in EXTENSIONS:
-            continue
-        try:
-            with Image.open(file) as img:
-                rgb = img.convert("RGB")
-                data = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
-                images.append(data.reshape(rgb.size[1], rgb.size[0], 3).permute(2, 0, 1).contiguous())
-                names.append(file.name)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise AezooError(
-                f"{file} is not an image PIL can read ({exc}); remove it from the folder"
-            ) from None
-    if not images:
+    files = [file for file in sorted(path.iterdir()) if file.suffix.lower() in EXTENSIONS]
+    if not files:
         raise AezooError(f"images:{path}: no image files ({', '.join(sorted(EXTENSIONS))}) in the folder")
-    return names, images
+    return files
+
+
+def _unreadable(file: Path, exc: Exception) -> AezooError:
+    return AezooError(f"{file} is not an image PIL can read ({exc}); remove it from the folder")
+
+
+def decode_image(file: Path) -> torch.Tensor:
+    """The image in ``file`` as ``uint8 [3, H, W]`` (grey repeated to RGB); one line naming the
+    file when it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(file) as img:
+            rgb = img.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise _unreadable(file, exc) from None
+    data = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
+    return data.reshape(rgb.size[1], rgb.size[0], 3).permute(2, 0, 1).contiguous()
+
+
+def image_size(file: Path) -> tuple[int, int]:
+    """``(height, width)`` of the image in ``file`` from its header, without decoding it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(file) as img:
+            width, height = img.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise _unreadable(file, exc) from None
+    return height, width
+
+
+def read_folder(path: Path) -> tuple[list[str], list[torch.Tensor]]:
+    """Every image of ``path`` as ``uint8 [3, H, W]`` (grey images repeated to RGB), sorted by name."""
+    files = image_files(path)
+    return [file.name for file in files], [decode_image(file) for file in files]
+
+
+def random_patch(image: torch.Tensor, patch: int) -> torch.Tensor:
+    """A random ``patch``×``patch`` crop of ``image`` with a random flip and 90° turn, drawn from the
+    global generator (seeded and checkpointed by the trainer)."""
+    _, h, w = image.shape
+    top = int(torch.randint(0, h - patch + 1, ()))
+    left = int(torch.randint(0, w - patch + 1, ()))
+    crop = image[:, top : top + patch, left : left + patch]
+    if torch.rand(()) < 0.5:
+        crop = crop.flip(2)
+    return torch.rot90(crop, int(torch.randint(0, 4, ())), dims=(1, 2))
 
 
 class PatchSplit:
-    """Random ``patch``×``patch`` crops with random flips and 90° turns, drawn from the global
-    generator (seeded and checkpointed by the trainer). One epoch is ``per_image`` crops of each
-    image."""
+    """Random ``patch``×``patch`` crops (:func:`random_patch`). One epoch is ``per_image`` crops of
+    each image."""
 
     def __init__(
         self, images: list[torch.Tensor], patch: int = PATCH, per_image: int = PATCHES_PER_IMAGE
@@ -56,17 +91,7 @@ class PatchSplit:
         return len(self.images) * self.per_image
 
     def batch(self, indices: torch.Tensor) -> Batch:
-        crops = []
-        for index in indices.tolist():
-            image = self.images[index % len(self.images)]
-            _, h, w = image.shape
-            top = int(torch.randint(0, h - self.patch + 1, ()))
-            left = int(torch.randint(0, w - self.patch + 1, ()))
-            crop = image[:, top : top + self.patch, left : left + self.patch]
-            if torch.rand(()) < 0.5:
-                crop = crop.flip(2)
-            crop = torch.rot90(crop, int(torch.randint(0, 4, ())), dims=(1, 2))
-            crops.append(crop)
+        crops = [random_patch(self.images[i % len(self.images)], self.patch) for i in indices.tolist()]
         return {"image": torch.stack(crops).contiguous()}
 
 
@@ -87,21 +112,83 @@ class WholeImageSplit:
         return {"image": self.images[int(indices[0])].unsqueeze(0)}
 
 
+class PatchFileSplit:
+    """:class:`PatchSplit` streamed: each batch decodes the files it crops (in a worker) and crops
+    them when the trainer takes it, so the crops are :class:`PatchSplit`'s, draw for draw."""
+
+    def __init__(self, files: list[Path], patch: int = PATCH, per_image: int = PATCHES_PER_IMAGE) -> None:
+        self.files, self.patch, self.per_image = files, patch, per_image
+
+    def __len__(self) -> int:
+        return len(self.files) * self.per_image
+
+    def fetch(self, indices: Sequence[int]) -> dict[int, torch.Tensor]:
+        wanted = sorted({i % len(self.files) for i in indices})
+        return {i: decode_image(self.files[i]) for i in wanted}
+
+    def assemble(self, fetched: dict[int, torch.Tensor], indices: torch.Tensor) -> Batch:
+        n = len(self.files)
+        crops = [random_patch(fetched[i % n], self.patch) for i in indices.tolist()]
+        return {"image": torch.stack(crops).contiguous()}
+
+    def batch(self, indices: torch.Tensor) -> Batch:
+        return self.assemble(self.fetch(indices.tolist()), indices)
+
+
+class WholeImageFileSplit:
+    """:class:`WholeImageSplit` streamed: each image decoded from its file when asked for."""
+
+    max_batch_size = 1
+
+    def __init__(self, names: list[str], files: list[Path]) -> None:
+        self.names, self.files = names, files
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def fetch(self, indices: Sequence[int]) -> torch.Tensor:
+        if len(indices) != 1:
+            raise ValueError("whole images of different sizes come one per batch")
+        return decode_image(self.files[int(indices[0])])
+
+    def assemble(self, fetched: torch.Tensor, indices: torch.Tensor) -> Batch:
+        return {"image": fetched.unsqueeze(0)}
+
+    def batch(self, indices: torch.Tensor) -> Batch:
+        return self.assemble(self.fetch(indices.tolist()), indices)
+
+
 def load_folder(options: DataOptions, argument: str | None) -> DataSplits:
     path = Path(argument or "").expanduser()
-    names, images = read_folder(path)
-    held_out = set(range(0, len(images), 10)) if len(images) >= 10 else set()
-    train = [im for i, im in enumerate(images) if i not in held_out] if held_out else images
-    val_names = [n for i, n in enumerate(names) if i in held_out] or names
-    val_images = [im for i, im in enumerate(images) if i in held_out] or images
-    val = WholeImageSplit(val_names, val_images)
+    files = image_files(path)
+    names = [file.name for file in files]
+    every = list(range(len(files)))
+    held_out = every[::10] if len(files) >= 10 else []  # every 10th image validates
+    train = [i for i in every if i % 10] if held_out else every
+    val = held_out or every
+    splits: dict[str, Any]
+    if options.stream:
+        sizes = [image_size(file) for file in files]  # an unreadable header is refused now
+        big_enough = [i for i in train if min(sizes[i]) >= PATCH]
+        splits = {
+            "train": PatchFileSplit([files[i] for i in big_enough]),
+            "val": WholeImageFileSplit([names[i] for i in val], [files[i] for i in val]),
+            "all": WholeImageFileSplit(names, files),
+        }
+    else:
+        images = [decode_image(file) for file in files]
+        splits = {
+            "train": PatchSplit([images[i] for i in train]),
+            "val": WholeImageSplit([names[i] for i in val], [images[i] for i in val]),
+            "all": WholeImageSplit(names, images),
+        }
     info = {
         "kind": "image",
         "channels": 3,
         "patch": PATCH,
-        "files": len(images),
-        "validation_files": val_names,
+        "files": len(files),
+        "validation_files": [names[i] for i in val],
     }
     return DataSplits(
-        f"images:{path}", PatchSplit(train), val, val, info, extra={"all": WholeImageSplit(names, images)}
+        f"images:{path}", splits["train"], splits["val"], splits["val"], info, extra={"all": splits["all"]}
     )
