@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import errno
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import TextIO
 
 from aezoo._version import __version__
-from aezoo.errors import AezooError
+from aezoo.errors import AezooDeprecationWarning, AezooError
 from aezoo.stopping import Stopped
 
 EXIT_USER_ERROR = 2
@@ -57,7 +59,31 @@ def _add_plugin_commands(sub: argparse._SubParsersAction) -> None:
 PATH_ERRORS = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EACCES, errno.EROFS}
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """aezoo's deprecations as one line (``aezoo: warning: ...``); other warnings as Python shows them."""
+    if issubclass(category, AezooDeprecationWarning):
+        print(f"aezoo: warning: {message}", file=file or sys.stderr)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0

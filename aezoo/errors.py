@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections.abc import Iterable
 
 
@@ -35,3 +36,15 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     if not close:
         return ""
     return "did you mean " + " or ".join(repr(c) for c in close) + "?"
+
+
+class AezooDeprecationWarning(FutureWarning):
+    """A name a file, recipe or command still uses but a plugin has renamed or removed.
+
+    Shown to users by default (a ``FutureWarning``); the command line prints it as one line.
+    """
+
+
+def deprecated(message: str) -> None:
+    """Tell the user (once per place) that something they wrote has a new name or is gone."""
+    warnings.warn(message, AezooDeprecationWarning, stacklevel=3)

@@ -20,7 +20,7 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from aezoo.errors import HParamError, did_you_mean
+from aezoo.errors import HParamError, deprecated, did_you_mean
 
 _MISSING = dataclasses.MISSING
 
@@ -48,6 +48,12 @@ class HParams:
     architecture: ClassVar[str] = "model"
     #: What one field is called in error messages.
     noun: ClassVar[str] = "hyperparameter"
+    #: Fields that had another name in an older release, ``{"old_name": "new_name"}``: weights
+    #: files, recipes and ``--set`` that use the old name still work, with a deprecation warning.
+    renamed: ClassVar[Mapping[str, str]] = {}
+    #: Fields that no longer exist, ``{"name": "why"}``: old files naming them still load (the value
+    #: is dropped with a warning saying why).
+    removed: ClassVar[Mapping[str, str]] = {}
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -63,6 +69,32 @@ class HParams:
     def _owner(cls) -> tuple[str, str]:
         return cls.architecture, cls.noun
 
+    @classmethod
+    def invalid(cls, field: str, message: str) -> HParamError:
+        """The error for a bad value of ``field`` (raise it from :meth:`validate`): one line
+        naming the architecture and the field, ``message`` saying what is wrong."""
+        return HParamError(cls._owner(), field, message)
+
+    @classmethod
+    def upgrade(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` with renamed fields under their new names and removed ones dropped, each
+        with a deprecation warning; giving both a field's old and new name is an error."""
+        out: dict[str, Any] = {}
+        for name, value in values.items():
+            if name in cls.removed:
+                deprecated(
+                    f"{cls.architecture}: {cls.noun} '{name}' was removed ({cls.removed[name]}); its value is ignored"
+                )
+                continue
+            new = cls.renamed.get(name)
+            if new is not None:
+                if new in values:
+                    raise cls.invalid(name, f"was renamed '{new}'; give only '{new}'")
+                deprecated(f"{cls.architecture}: {cls.noun} '{name}' is now called '{new}'; use the new name")
+                name = new
+            out[name] = value
+        return out
+
     def validate(self) -> None:
         """Cross-field checks; override and raise :class:`HParamError` for a bad combination."""
 
@@ -73,6 +105,7 @@ class HParams:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> HParams:
         """Build from a mapping, rejecting unknown names with a close match."""
+        values = cls.upgrade(values)
         known = {f.name for f in dataclasses.fields(cls)}
         for name in values:
             if name not in known:
@@ -107,6 +140,9 @@ def parse_assignments(cls: type[HParams], assignments: Sequence[str]) -> dict[st
             raise HParamError(cls._owner(), item, "needs a value: write --set NAME=VALUE")
         key, _, text = item.partition("=")
         key = key.strip().replace("-", "_")
+        if key in cls.removed:
+            raise cls.invalid(key, f"was removed ({cls.removed[key]})")
+        key = next(iter(cls.upgrade({key: None})))  # a renamed field goes under its new name
         if key not in fields:
             raise HParamError(cls._owner(), key, f"does not exist; {_choices_hint(key, fields)}")
         out[key] = parse_value(cls._owner(), key, hints[key], text.strip())

@@ -44,7 +44,9 @@ def entry(name: str) -> Pretrained:
         return found
     if f"pretrained model:{name}" in reg.conflicts:
         raise AezooError(reg.conflicts[f"pretrained model:{name}"])
-    architecture = name.partition(":")[0]
+    architecture, _, tag = name.partition(":")
+    if architecture in reg.renamed and f"{reg.renamed[architecture]}:{tag}" in reg.pretrained:
+        return entry(f"{reg.architecture(architecture).name}:{tag}")  # warns about the old name
     if architecture not in reg.architectures:
         hint = did_you_mean(architecture, reg.architectures)
         raise AezooError(

@@ -187,7 +187,7 @@ def _typed(cls: type[HParams], values: Mapping[str, Any], source: str, table: st
     fields = {f.name for f in dataclasses.fields(cls)}
     out: dict[str, Any] = {}
     try:
-        for key, value in values.items():
+        for key, value in cls.upgrade(values).items():
             if key in fields and isinstance(value, str) and hints[key] is not str:
                 value = parse_value(cls._owner(), key, hints[key], value)
             elif isinstance(value, list):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aezoo.errors import AezooError, did_you_mean
+from aezoo.errors import AezooError, deprecated, did_you_mean
 from aezoo.hparams import HParams
 
 if TYPE_CHECKING:
@@ -55,6 +55,8 @@ class Architecture:
         default_dataset: Name of the dataset ``aezoo train NAME`` uses by default.
         smoke_hparams: Small hyperparameters that build a fast model, used by the conformance
             checks (:mod:`aezoo.testing`) and smoke tests; empty means the defaults.
+        renamed_from: Names this architecture had in older releases: weights files, recipes,
+            pretrained names and commands that use one still work, with a deprecation warning.
     """
 
     name: str
@@ -63,12 +65,15 @@ class Architecture:
     builder: Callable[[Any], AutoEncoder] | str
     default_dataset: str
     smoke_hparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    renamed_from: tuple[str, ...] = ()
     plugin: str = ""
     #: The installed distribution that provides it (filled in by the plugin host).
     distribution: str = ""
 
     def __post_init__(self) -> None:
         _check_name("architecture", self.name)
+        for old in self.renamed_from:
+            _check_name("architecture", old)
         if not (isinstance(self.hparams, type) and issubclass(self.hparams, HParams)):
             raise TypeError(f"architecture {self.name!r}: hparams must subclass aezoo.HParams")
         if not dataclasses.is_dataclass(self.hparams):
@@ -274,6 +279,8 @@ class Registry:
         self.commands: dict[str, Command] = {}
         #: name -> message, for names that two plugins registered (unusable until resolved).
         self.conflicts: dict[str, str] = {}
+        #: An architecture's old name -> its name now (:attr:`Architecture.renamed_from`).
+        self.renamed: dict[str, str] = {}
 
     def table(self, item: Registered) -> tuple[str, dict[str, Any]]:
         """The kind of ``item`` (``"architecture"``...) and the table it goes in."""
@@ -302,6 +309,8 @@ class Registry:
         if f"{kind}:{item.name}" in self.conflicts:
             return self.conflicts[f"{kind}:{item.name}"]
         table[item.name] = item
+        if isinstance(item, Architecture):
+            self.renamed.update(dict.fromkeys(item.renamed_from, item.name))
         return None
 
     def list_architectures(self, pattern: str = "*") -> list[str]:
@@ -313,6 +322,9 @@ class Registry:
         found = self.architectures.get(name) or self.architectures.get(name.lower())
         if found is not None:
             return found
+        if name in self.renamed and self.renamed[name] in self.architectures:
+            deprecated(f"architecture {name!r} is now called {self.renamed[name]!r}; use the new name")
+            return self.architectures[self.renamed[name]]
         if f"architecture:{name}" in self.conflicts:
             raise AezooError(self.conflicts[f"architecture:{name}"])
         hint = did_you_mean(name, self.architectures) or "`aezoo list` shows them all"

@@ -74,22 +74,17 @@ class TrainConfig(HParams):
     def validate(self) -> None:
         if self.early_stop is not None:
             from aezoo.builtin_callbacks import parse_early_stop
-            from aezoo.errors import HParamError
 
             try:
                 parse_early_stop(self.early_stop)
             except ValueError as exc:
-                raise HParamError(
-                    self._owner(), "early_stop", f"must be METRIC:PATIENCE[:max] ({exc})"
-                ) from None
+                raise self.invalid("early_stop", f"must be METRIC:PATIENCE[:max] ({exc})") from None
         if self.device != "auto":
             try:
                 torch.device(self.device)
             except RuntimeError:
-                from aezoo.errors import HParamError
-
-                raise HParamError(
-                    self._owner(), "device", f"must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}"
+                raise self.invalid(
+                    "device", f"must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}"
                 ) from None
 
 

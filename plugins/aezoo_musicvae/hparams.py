@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from aezoo import HParamError, HParams, hparam
+from aezoo import HParams, hparam
 
 #: MusicVAE's configurations (magenta/models/music_vae/configs.py) in this plugin's terms. A
 #: preset replaces the defaults of these fields; a field you set to a non-default value wins.
@@ -100,14 +100,12 @@ class MusicVAEHParams(HParams):
 
     def validate(self) -> None:
         if self.sampling_schedule in ("constant", "exponential") and self.sampling_rate > 1:
-            raise HParamError(
-                self._owner(),
+            raise self.invalid(
                 "sampling_rate",
                 f"must be at most 1 for the {self.sampling_schedule} schedule, got {self.sampling_rate}",
             )
         if self.sampling_schedule == "inverse_sigmoid" and self.sampling_rate < 1:
-            raise HParamError(
-                self._owner(),
+            raise self.invalid(
                 "sampling_rate",
                 f"must be at least 1 for the inverse_sigmoid schedule (it is k), got {self.sampling_rate}",
             )

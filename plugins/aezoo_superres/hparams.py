@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aezoo import HParamError, HParams, hparam
+from aezoo import HParams, hparam
 
 
 @dataclass(frozen=True)
@@ -22,4 +22,4 @@ class SuperResHParams(HParams):
 
     def validate(self) -> None:
         if self.loss == "bce" and self.channels != 1:
-            raise HParamError(self._owner(), "loss", "bce is for grey images (channels=1); use l1 for RGB")
+            raise self.invalid("loss", "bce is for grey images (channels=1); use l1 for RGB")
