@@ -210,6 +210,9 @@ def fingerprint(data: DataSplits) -> str:
             digest.update(f"{name}:{len(split)};".encode())
             if isinstance(split, TensorSplit):
                 batches = [split.tensors]
+            elif getattr(split, "rows_on_disk", False):
+                _digest_rows(digest, split)
+                continue
             else:
                 torch.manual_seed(0)
                 n = min(len(split), FINGERPRINT_EXAMPLES)
@@ -220,6 +223,19 @@ def fingerprint(data: DataSplits) -> str:
                     digest.update(f"{key}{tuple(tensor.shape)}{tensor.dtype}".encode())
                     digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     return digest.hexdigest()[:16]
+
+
+def _digest_rows(digest: Any, split: Split, chunk: int = 4096) -> None:
+    """Hash a split that sets ``rows_on_disk`` (fixed-shape rows read from a file, the same at every
+    read) exactly as :func:`fingerprint` hashes the :class:`TensorSplit` holding them, ``chunk``
+    rows at a time: a dataset streamed from disk has the fingerprint it has in memory."""
+    n = len(split)
+    first = split.batch(torch.arange(min(n, 1)))
+    for key in sorted(first):
+        digest.update(f"{key}{(n, *first[key].shape[1:])}{first[key].dtype}".encode())
+        for lo in range(0, n, chunk):
+            rows = split.batch(torch.arange(lo, min(n, lo + chunk)))[key].contiguous()
+            digest.update(rows.view(torch.uint8).numpy().tobytes())
 
 
 def describe_data(data: DataSplits) -> dict[str, Any]:

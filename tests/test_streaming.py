@@ -114,3 +114,72 @@ def test_an_unreadable_image_in_a_streamed_folder_is_one_line_naming_it(cli, fol
         lines = err.strip().splitlines()
         assert code == 2 and "Traceback" not in err
         assert lines[-1].startswith("aezoo: error: ") and "im03.png is not an image PIL can read" in lines[-1]
+
+
+# -- midi:PATH ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def midi_folder(tmp_path: Path) -> Path:
+    """7 songs (two of them the same tune, so windows repeat across splits), a waltz and a broken file."""
+    from tests.test_musicvae import midi_file, scale_melody
+
+    path = tmp_path / "midi"
+    (path / "more").mkdir(parents=True)
+    for i in range(7):
+        midi_file(path / ("more" if i % 2 else ".") / f"song{i}.mid", scale_melody(i % 6, bars=3 + i % 3))
+    midi_file(path / "waltz.mid", scale_melody(), time_signature=(3, 4))
+    (path / "broken.mid").write_bytes(b"not a midi file")
+    return path
+
+
+def _load_midi(folder: Path, cache: Path, stream: bool):
+    from aezoo_musicvae.datasets import load_midi_folder
+
+    return load_midi_folder(DataOptions(root=folder, cache=cache, stream=stream), str(folder))
+
+
+def test_a_streamed_midi_folder_holds_the_in_memory_windows_and_parses_once(
+    midi_folder, tmp_path, monkeypatch
+):
+    from aezoo_musicvae import datasets
+
+    memory = _load_midi(midi_folder, tmp_path / "cache", stream=False)
+    streamed = _load_midi(midi_folder, tmp_path / "cache", stream=True)
+    assert describe_data(streamed) == describe_data(memory)  # info, sizes and fingerprint
+    assert streamed.info["files_dropped"] == {"not in 4/4": 1, "not a readable MIDI file": 1}
+    assert sum(streamed.info["duplicates_removed"].values()) > 0
+    for name in ("train", "val", "test"):
+        everything = torch.arange(len(memory.split(name)))
+        want = memory.split(name).batch(everything)["tokens"]
+        got = streamed.split(name).batch(everything.flip(0))["tokens"].flip(0)
+        assert want.dtype == got.dtype == torch.int64 and torch.equal(got, want)
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("the folder was parsed again")
+
+    monkeypatch.setattr(datasets, "scan_midi_folder", no_parsing)
+    monkeypatch.setattr("aezoo_musicvae.streamed.scan_midi_folder", no_parsing)
+    again = _load_midi(midi_folder, tmp_path / "cache", stream=True)
+    assert describe_data(again) == describe_data(memory)
+    (midi_folder / "song0.mid").write_bytes((midi_folder / "song2.mid").read_bytes())  # changed: parsed again
+    with pytest.raises(AssertionError, match="parsed again"):
+        _load_midi(midi_folder, tmp_path / "cache", stream=True)
+
+
+def test_a_streamed_midi_run_is_the_in_memory_run_bit_for_bit(midi_folder, tmp_path, monkeypatch):
+    import aezoo
+    from aezoo.trainer import TrainConfig
+
+    monkeypatch.setenv("AEZOO_CACHE", str(tmp_path / "cache"))
+    small = {"enc_rnn_size": (16,), "z_size": 8, "dec_rnn_size": (16,)}
+    runs = {}
+    for stream in (False, True):
+        config = TrainConfig(
+            max_steps=4, batch_size=4, device="cpu", threads=1, stream=stream, data_workers=1
+        )
+        out = tmp_path / f"stream-{stream}"
+        aezoo.train("musicvae", f"midi:{midi_folder}", hparams=small, config=config, out=out, progress=False)
+        runs[stream] = out
+    assert _same(_weights(runs[True]), _weights(runs[False]))
+    assert _metrics(runs[True]) == _metrics(runs[False])

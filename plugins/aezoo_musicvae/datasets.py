@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import collections
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,21 +115,22 @@ def _splits(
 ) -> DataSplits:
     check_pieces(name, len(pieces), bars)
     splits, info = split_pieces(pieces, names, bars, seed)
-    info = {"kind": "melody", "bars": bars, "steps": bars * 16, "classes": 90, **info, **extra}
-    return DataSplits(name, splits["train"], splits["val"], splits["test"], info)
+    return DataSplits(name, splits["train"], splits["val"], splits["test"], melody_info(bars, info, extra))
 
 
 # -- a folder of MIDI files ------------------------------------------------------------------------
 
 
-def read_midi_folder(folder: str, bars: int) -> tuple[list[np.ndarray], list[str], dict[str, Any]]:
-    """Windows of every usable MIDI file under ``folder``, and a summary of what was dropped."""
+def scan_midi_folder(folder: str, bars: int, keep: Callable[[str, np.ndarray], None]) -> dict[str, Any]:
+    """Read every MIDI file under ``folder``: ``keep(name, windows)`` for each file that holds a
+    ``bars``-bar melody (its windows, ``int64 [K, bars * 16]``), in order of name; a summary of what
+    was dropped and why (an unreadable file is dropped and counted, not an error)."""
     from aezoo_musicvae.midi import UnusableMidi, midi_files, read_notes
 
     files = midi_files(folder)
     stats = WindowStats()
     dropped: collections.Counter = collections.Counter()
-    pieces, names = [], []
+    kept = 0
     for path in _progress(files, "MIDI files"):
         try:
             instruments = read_notes(path)
@@ -141,11 +142,40 @@ def read_midi_folder(folder: str, bars: int) -> tuple[list[np.ndarray], list[str
         if not len(table):
             dropped[f"no {bars}-bar melody"] += 1
             continue
-        pieces.append(table)
-        names.append(str(path.relative_to(Path(folder).expanduser())))
-    summary = {"files": len(files), "files_kept": len(pieces), "files_dropped": dict(dropped)}
+        keep(str(path.relative_to(Path(folder).expanduser())), table)
+        kept += 1
+    summary: dict[str, Any] = {"files": len(files), "files_kept": kept, "files_dropped": dict(dropped)}
     summary["extraction"] = stats.to_dict()
+    return summary
+
+
+def read_midi_folder(folder: str, bars: int) -> tuple[list[np.ndarray], list[str], dict[str, Any]]:
+    """Windows of every usable MIDI file under ``folder``, and a summary of what was dropped."""
+    pieces: list[np.ndarray] = []
+    names: list[str] = []
+
+    def keep(name: str, rows: np.ndarray) -> None:
+        pieces.append(rows)
+        names.append(name)
+
+    summary = scan_midi_folder(folder, bars, keep)
     return pieces, names, summary
+
+
+def require_pieces(spec: str, count: int, bars: int, summary: dict[str, Any]) -> None:
+    """Too few files with a melody to hold whole pieces out is a user error (naming what was dropped)."""
+    if count < MIN_PIECES:
+        dropped = ", ".join(f"{n} {why}" for why, n in summary["files_dropped"].items()) or "none"
+        raise AezooError(
+            f"{spec}: {count} of {summary['files']} MIDI files hold a {bars}-bar melody in 4/4; "
+            f"at least {MIN_PIECES} are needed so whole pieces can be held out for validation and test "
+            f"(dropped: {dropped})"
+        )
+
+
+def melody_info(bars: int, split_info: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """A melody dataset's ``info``: its windows, its splits (:func:`split_pieces`) and ``extra``."""
+    return {"kind": "melody", "bars": bars, "steps": bars * 16, "classes": 90, **split_info, **extra}
 
 
 def _describe_midi(spec: str, data: DataSplits) -> str:
@@ -167,17 +197,18 @@ def _describe_midi(spec: str, data: DataSplits) -> str:
 
 
 def load_midi_folder(options: DataOptions, argument: str | None = None, bars: int = 2) -> DataSplits:
+    """``midi:PATH``: held in memory, or with ``options.stream`` read from a file of windows a batch
+    at a time (:mod:`aezoo_musicvae.streamed`); the same windows in the same splits either way."""
     assert argument is not None  # the registry insists on it
-    pieces, names, summary = read_midi_folder(argument, bars)
     spec = f"midi:{argument}" if bars == 2 else f"midi-{bars}bar:{argument}"
-    if len(pieces) < MIN_PIECES:
-        dropped = ", ".join(f"{n} {why}" for why, n in summary["files_dropped"].items()) or "none"
-        raise AezooError(
-            f"{spec}: {len(pieces)} of {summary['files']} MIDI files hold a {bars}-bar melody in 4/4; "
-            f"at least {MIN_PIECES} are needed so whole pieces can be held out for validation and test "
-            f"(dropped: {dropped})"
-        )
-    data = _splits(spec, pieces, names, bars, options.split_seed, {"source": str(argument), **summary})
+    if options.stream:
+        from aezoo_musicvae.streamed import load_window_file
+
+        data = load_window_file(spec, argument, bars, options)
+    else:
+        pieces, names, summary = read_midi_folder(argument, bars)
+        require_pieces(spec, len(pieces), bars, summary)
+        data = _splits(spec, pieces, names, bars, options.split_seed, {"source": str(argument), **summary})
     _say(_describe_midi(spec, data))
     return data
 

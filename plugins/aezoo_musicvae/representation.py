@@ -202,6 +202,11 @@ def windows(
 def unique_rows(rows: np.ndarray, seen: set[bytes] | None = None) -> np.ndarray:
     """``rows`` without duplicates, in order of first appearance; rows already in ``seen`` are
     dropped too, and ``seen`` is updated (so several sets can be deduplicated against each other)."""
+    return rows[unique_row_indices(rows, seen)]
+
+
+def unique_row_indices(rows: np.ndarray, seen: set[bytes] | None = None) -> list[int]:
+    """Which of ``rows`` :func:`unique_rows` keeps (``seen`` updated the same way)."""
     seen = seen if seen is not None else set()
     keep = []
     for i, row in enumerate(rows):
@@ -209,7 +214,7 @@ def unique_rows(rows: np.ndarray, seen: set[bytes] | None = None) -> np.ndarray:
         if key not in seen:
             seen.add(key)
             keep.append(i)
-    return rows[keep]
+    return keep
 
 
 # -- classes → notes -------------------------------------------------------------------------------
