@@ -165,6 +165,11 @@ def interpolate(
     code = model.encode(inputs)
     if not isinstance(code, torch.Tensor):
         raise AezooError(f"{model.architecture}'s code is not a single tensor; it cannot be interpolated")
+    if not code.is_floating_point():
+        raise AezooError(
+            f"{model.architecture}'s codes are integer indices (chosen from a codebook); there is no path "
+            "between two of them to decode"
+        )
     flat = code.flatten(1)
     t = torch.linspace(0, 1, steps, device=flat.device)
     path = slerp(flat[0], flat[1], t) if spherical else (1 - t[:, None]) * flat[0] + t[:, None] * flat[1]

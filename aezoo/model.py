@@ -73,6 +73,9 @@ class TensorSpec:
     ``sampling`` tells a runtime how to produce a value for an input (``{"kind": "normal", "mean":
     0, "std": 1}``, ``{"kind": "uniform", "low": ..., "high": ..., "rule": ...}``, ``{"kind":
     "constant", ...}``); export fills it in for the decoder's code when the part does not.
+    ``classes`` marks an integer tensor of indices into ``classes`` choices (``0 … classes - 1``:
+    the codes of a codebook, chosen from scores by the encoder and looked up by the decoder); a
+    decoder input with it is drawn as ``{"kind": "indices", "classes": ...}``.
     """
 
     name: str
@@ -80,6 +83,7 @@ class TensorSpec:
     range: tuple[float, float] | None = None
     dynamic: dict[int, str] = dataclasses.field(default_factory=lambda: {0: "batch"})
     sampling: dict[str, Any] | None = None
+    classes: int | None = None
 
 
 #: Float outputs of an exported part match PyTorch within this, unless the part says otherwise.

@@ -1,5 +1,6 @@
 """How a runtime draws a code for an exported decoder: the prior where the model has one, the
-statistics of training codes for vector codes without one, and a plain "no" for feature maps."""
+statistics of training codes for vector codes without one, how often each index was chosen for
+codes of integer indices (a codebook's), and a plain "no" for feature maps."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ def describe_code(model: AutoEncoder, decoder: ExportPart, data: Any, where: str
         return decoder
     with torch.no_grad():
         example = decoder.example(2)[0]
-    if isinstance(model, GaussianPrior):
+    if spec.classes is not None:
+        sampling = _indices(model, spec.classes, data, where)
+    elif isinstance(model, GaussianPrior):
         sampling = {
             "kind": "normal",
             "mean": 0.0,
@@ -73,3 +76,48 @@ def _statistics(model: AutoEncoder, data: Any, where: str) -> dict[str, Any]:
         "from N(mean, std) of its dimension for plausible codes; they are not independent, so a drawn code is "
         "a rougher image than a real one",
     }
+
+
+def _indices(model: AutoEncoder, classes: int, data: Any, where: str) -> dict[str, Any]:
+    """Codes of integer indices in ``[0, classes)``: how often training examples chose each one,
+    or uniform when the export has no data."""
+    sampling: dict[str, Any] = {"kind": "indices", "classes": classes}
+    if data is None:
+        return {
+            **sampling,
+            "distribution": "uniform",
+            "note": f"integer indices: draw each element uniformly from 0 to {classes - 1} (exported without "
+            "its training data, so how often each index occurs is unknown)",
+        }
+    counts = torch.bincount(_encoded_indices(model, data).flatten(), minlength=classes)[:classes]
+    total = int(counts.sum())
+    return {
+        **sampling,
+        "distribution": "empirical",
+        "probabilities": [round(float(c) / total, 8) for c in counts],
+        "examples": total,
+        "note": f"integer indices from 0 to {classes - 1}: draw each element from `probabilities`, how often "
+        f"each index occurs in {total:,} code elements ({where}); elements of a real code are not independent, "
+        "so a drawn code decodes to a rougher picture than an encoded one",
+    }
+
+
+def _encoded_indices(model: AutoEncoder, data: Any) -> torch.Tensor:
+    """The integer codes of up to :data:`CODE_STATS_EXAMPLES` examples (a split or model inputs)."""
+    from aezoo.data import Split, batch_limit, iterate, to_device
+
+    def encode(inputs: Any) -> torch.Tensor:
+        with torch.no_grad():
+            codes = model.encode(inputs)
+        return (codes[0] if isinstance(codes, (tuple, list)) else codes).long().cpu()
+
+    if not isinstance(data, Split):
+        return encode(data)
+    model.eval()
+    rows = []
+    n = min(CODE_STATS_EXAMPLES, len(data))
+    with torch.random.fork_rng():
+        torch.manual_seed(2)
+        for batch in iterate(data, batch_limit(data, 512), torch.arange(n)):
+            rows.append(encode(model.prepare_batch(to_device(batch, model.device), train=False)[0]))
+    return torch.cat(rows)

@@ -39,6 +39,8 @@ def describe_file(path: Path, part: ExportPart) -> dict[str, Any]:
             }
             if spec is not None and spec.range is not None:
                 row["range"] = list(spec.range)
+            if spec is not None and spec.classes is not None:
+                row["classes"] = spec.classes
             if spec is not None and spec.sampling is not None:
                 row["sampling"] = dict(spec.sampling)
             rows.append(row)

@@ -119,6 +119,12 @@ class OnnxPart:
                     )
                 if isinstance(want, str) and want == "batch":
                     batch[spec["name"]] = got
+            classes = spec.get("classes")
+            if classes is not None and array.size and not 0 <= int(array.min()) <= int(array.max()) < classes:
+                raise AezooError(
+                    f"{self.name} input {spec['name']!r} holds indices from 0 to {classes - 1}, got values from "
+                    f"{int(array.min())} to {int(array.max())}"
+                )
             if len(set(batch.values())) > 1:
                 raise AezooError(f"{self.name}: inputs disagree on the batch size: {batch}")
             feeds[spec["name"]] = np.ascontiguousarray(array)
