@@ -19,7 +19,7 @@ def aezoo_register_architectures(register):
             hparams=VAEHParams,
             builder="aezoo_vae.model:build",
             default_dataset="mnist",
-            smoke_hparams={"widths": (8, 16), "hidden": (32,), "latent_dim": 4},
+            smoke_hparams={"widths": (8, 16), "hidden": (32,), "latent_dim": 4, "binarize": True},
         )
     )
 
