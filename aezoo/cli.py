@@ -22,7 +22,7 @@ EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from aezoo.commands import catalog, deploy, train, use
+    from aezoo.commands import catalog, deploy, develop, train, use
 
     parser = argparse.ArgumentParser(
         prog="aezoo",
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"aezoo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (catalog, train, deploy, use):
+    for module in (catalog, train, deploy, use, develop):
         module.add_parsers(sub)
     _add_plugin_commands(sub)
     return parser
