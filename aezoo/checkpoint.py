@@ -22,9 +22,10 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from aezoo._version import __version__
-from aezoo.errors import AezooError
+from aezoo.errors import AezooError, HParamError
 from aezoo.fileio import atomic_path
 from aezoo.model import AutoEncoder
+from aezoo.modelsize import check_file_tensors, check_fits
 
 MODEL_FILE = "model.safetensors"
 LAST_FILE = "last.safetensors"
@@ -191,7 +192,17 @@ def load(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Au
                 f"which is not installed here: pip install {dist}"
             ) from exc
         raise AezooError(f"{path} holds a {name!r} model, but: {exc} (is its plugin installed?)") from exc
-    model = arch.build(arch.make_hparams(**hparams_values))
+    if not isinstance(hparams_values, dict):
+        raise AezooError(f"{path}: its aezoo.hparams metadata is not a table of hyperparameters")
+    try:
+        hparams = arch.make_hparams(**hparams_values)
+    except HParamError as exc:
+        raise AezooError(f"{path}: its metadata is not a model aezoo can build ({exc})") from None
+    # measured on the meta device and held to the file's header before anything is allocated
+    state = check_fits(arch, hparams, where=str(path))
+    if state is not None:
+        check_file_tensors(state, _header_tensors(path), architecture=name, where=str(path))
+    model = arch.build(hparams)
     try:
         with safe_open(str(path), framework="pt", device=str(device)) as f:
             # a checkpoint's trainer state (``@...``) is not the model's
@@ -205,6 +216,19 @@ def load(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Au
             f"{path}: weights do not fit a {name!r} model with these hyperparameters ({_short(exc)})"
         ) from exc
     return model.to(device).eval()
+
+
+def _header_tensors(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+    """The model's tensors a weights file declares, ``name -> (shape, dtype)``, from its header only."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {
+                k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype())
+                for k in f.keys()  # noqa: SIM118
+                if not k.startswith(STATE_PREFIX)
+            }
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise AezooError(f"{path} is corrupt ({_short(exc)}); train again or restore it") from exc
 
 
 def _untie(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -6,28 +6,30 @@ still training, or a second start racing for the same ``--out``, is refused in o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from aezoo import checkpoint
+from aezoo import checkpoint, distributed
 from aezoo._version import __version__
 from aezoo.data import describe_data
 from aezoo.errors import AezooError
 from aezoo.fileio import stale_temp_files
 from aezoo.hparams import HParams
+from aezoo.modelsize import check_fits
 from aezoo.plugins import load_data
 from aezoo.runlock import RunLock
 from aezoo.runs import CONFIG_FILE, METRICS_FILE, Run, new_run_dir
 from aezoo.stopping import Stopped
-from aezoo.trainconfig import TrainConfig, select_device
+from aezoo.trainconfig import TrainConfig
 from aezoo.trainer import Trainer, _require_checkpoint
 
 
@@ -56,6 +58,7 @@ def train(
     config = config or TrainConfig()
     arch = registry().architecture(architecture)
     hp = hparams if isinstance(hparams, HParams) else arch.make_hparams(**(hparams or {}))
+    check_fits(arch, hp, training=True)  # a model too big for this machine is refused before any work
     dataset = dataset or arch.default_dataset
     data = load_data(dataset, data_dir=data_dir, seed=0, stream=config.stream)
     data_info = describe_data(data)
@@ -63,19 +66,23 @@ def train(
     # The thread count is part of what makes a run repeatable: record the one used.
     config = dataclasses.replace(config, threads=config.threads or torch.get_num_threads())
     torch.set_num_threads(config.threads)
-    device = select_device(config.device)
+    dist = distributed.start(config.device)  # the processes torchrun started join each other here
+    device = dist.device(config.device)
     existed = out is not None and Path(out).expanduser().exists()
-    run = Run(new_run_dir(arch.name, out))
-    lock = RunLock(run.path)
-    try:
-        lock.acquire()
-        new_run_dir(arch.name, run.path)  # still empty now that it is ours (a start racing for it lost)
-    except AezooError:
-        if not existed and lock.held:
-            _discard_unsaved(run, keep_folder=False)
-        lock.release()
-        raise
-    try:
+    locks: list[RunLock] = []  # rank 0's: the one process that writes the run folder
+
+    def claim() -> str:
+        run = Run(new_run_dir(arch.name, out))
+        lock = RunLock(run.path)
+        try:
+            lock.acquire()
+            new_run_dir(arch.name, run.path)  # still empty now that it is ours (a start racing for it lost)
+        except AezooError:
+            if not existed and lock.held:
+                _discard_unsaved(run, keep_folder=False)
+            lock.release()
+            raise
+        locks.append(lock)
         run.write_config(
             {
                 "architecture": arch.name,
@@ -85,24 +92,32 @@ def train(
                 "trainer": config.to_dict(),
                 "seed": config.seed,
                 "device": str(device),
+                **({"processes": dist.world_size} if dist.active else {}),
                 "versions": _versions(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
         )
         limited = data.limited(config.limit_train, config.limit_eval)  # what the trainer will use
+        where = f"on {dist.world_size} processes ({device.type})" if dist.active else f"on {device}"
         (echo or (lambda line: print(line, file=sys.stderr)))(
             f"training {arch.name} on {dataset} ({len(limited.train)} train / {len(limited.val)} val) "
-            f"on {device} → {run.path}"
+            f"{where} → {run.path}"
         )
+        return str(run.path)
+
+    try:
+        run = Run(dist.from_writer(claim))
         torch.manual_seed(config.seed)
         model = arch.build(hp)
+        dist.seed_noise(config.seed)
         return Trainer(model, data, config, run, progress=progress, echo=echo).fit()
     except BaseException as exc:
-        if not isinstance(exc, Stopped):
-            _discard_unsaved(run, keep_folder=existed)
+        if locks and not isinstance(exc, Stopped):
+            _discard_unsaved(Run(locks[0].folder), keep_folder=existed)
         raise
     finally:
-        lock.release()
+        for lock in locks:
+            lock.release()
 
 
 def _discard_unsaved(run: Run, *, keep_folder: bool) -> None:
@@ -140,9 +155,8 @@ def resume(
     from aezoo.plugins import registry
 
     run = Run.open(run_path)
-    with RunLock(run.path):
-        for stale in stale_temp_files(run.path):  # writes a kill cut short; the lock says they are ours
-            stale.unlink(missing_ok=True)
+    dist = distributed.start(run.config["trainer"].get("device", "auto"))
+    with _writer_lock(run, dist):
         saved = run.config
         fresh = not (run.path / checkpoint.LAST_FILE).exists()
         if fresh and (run.path / checkpoint.MODEL_FILE).exists():
@@ -158,12 +172,15 @@ def resume(
         if config.threads:
             torch.set_num_threads(config.threads)
         arch = registry().architecture(saved["architecture"])
+        saved_hparams = arch.make_hparams(**saved["hparams"])
+        check_fits(arch, saved_hparams, training=True, where=str(run.path / CONFIG_FILE))
         torch.manual_seed(config.seed)  # as train() does: a fresh start builds the same model
-        model = arch.build(arch.make_hparams(**saved["hparams"]))
+        model = arch.build(saved_hparams)
         data = load_data(saved["dataset"], data_dir=data_dir, seed=0, stream=config.stream)
         trainer = Trainer(model, data, config, run, progress=progress, echo=echo)
         if fresh:
-            (run.path / METRICS_FILE).unlink(missing_ok=True)
+            if dist.is_writer:
+                (run.path / METRICS_FILE).unlink(missing_ok=True)
             trainer.echo(f"{run.path} was stopped before its first checkpoint: training it from step 0")
         else:
             trainer.restore()
@@ -173,10 +190,30 @@ def resume(
             if lr is not None and lr != saved["trainer"].get("lr"):
                 saved.setdefault("changes", []).append({"step": trainer.pos.step, "lr": lr})
             saved["trainer"] = config.to_dict()
-            run.write_config(saved)
+            if dist.is_writer:
+                run.write_config(saved)
             if not fresh:
                 trainer.echo(f"resuming {run.path} at step {trainer.pos.step} (epoch {trainer.pos.epoch})")
         return trainer.fit()
+
+
+@contextlib.contextmanager
+def _writer_lock(run: Run, dist: distributed.Context) -> Iterator[None]:
+    """Rank 0 (the only process, usually) holds the run's lock and removes the temporary files a
+    kill left, while every rank trains; when the run is held elsewhere, every rank ends."""
+    lock = RunLock(run.path)
+
+    def hold() -> str:
+        lock.acquire()
+        for stale in stale_temp_files(run.path):  # writes a kill cut short; the lock says they are ours
+            stale.unlink(missing_ok=True)
+        return ""
+
+    try:
+        dist.from_writer(hold)
+        yield
+    finally:
+        lock.release()
 
 
 def _change_lr(trainer: Trainer, lr: float) -> None:
