@@ -14,6 +14,7 @@ holds the global generator and the position in the order) exactly.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import signal
 from collections.abc import Iterator, Sequence
@@ -40,6 +41,31 @@ class StreamedSplit(Split, Protocol):
     def assemble(self, fetched: Any, indices: torch.Tensor) -> Batch:
         """The batch of ``indices`` from what :meth:`fetch` returned (in the training process)."""
         ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Packed:
+    """Tensors of one dtype as one flat block (:func:`pack`), so that a worker hands them over as
+    one piece of shared memory: each tensor on its own costs a file descriptor and a mapping."""
+
+    flat: torch.Tensor
+    shapes: tuple[tuple[int, ...], ...]
+
+
+def pack(tensors: Sequence[torch.Tensor]) -> Packed:
+    """``tensors`` (one dtype) as one :class:`Packed` block."""
+    flat = torch.cat([t.reshape(-1) for t in tensors]) if tensors else torch.empty(0, dtype=torch.uint8)
+    return Packed(flat, tuple(tuple(t.shape) for t in tensors))
+
+
+def unpack(packed: Packed) -> list[torch.Tensor]:
+    """The tensors of :func:`pack`, as views of its block."""
+    tensors, start = [], 0
+    for shape in packed.shapes:
+        size = math.prod(shape)
+        tensors.append(packed.flat[start : start + size].view(shape))
+        start += size
+    return tensors
 
 
 def default_workers() -> int:
@@ -134,4 +160,4 @@ def _quiet_worker(worker_id: int) -> None:
             signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
-__all__ = ["StreamedSplit", "default_workers", "stream_batches", "streamed"]
+__all__ = ["Packed", "StreamedSplit", "default_workers", "pack", "stream_batches", "streamed", "unpack"]

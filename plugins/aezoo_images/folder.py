@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from aezoo.data import Batch, DataOptions, DataSplits
 from aezoo.errors import AezooError
+from aezoo.streaming import Packed, pack, unpack
 
 EXTENSIONS = {".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
 PATCH = 64  # divisible by 2 and 4; x3 models crop to 63
@@ -42,8 +44,7 @@ def decode_image(file: Path) -> torch.Tensor:
             rgb = img.convert("RGB")
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise _unreadable(file, exc) from None
-    data = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
-    return data.reshape(rgb.size[1], rgb.size[0], 3).permute(2, 0, 1).contiguous()
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(rgb).transpose(2, 0, 1)))
 
 
 def image_size(file: Path) -> tuple[int, int]:
@@ -122,13 +123,15 @@ class PatchFileSplit:
     def __len__(self) -> int:
         return len(self.files) * self.per_image
 
-    def fetch(self, indices: Sequence[int]) -> dict[int, torch.Tensor]:
+    def fetch(self, indices: Sequence[int]) -> tuple[list[int], Packed]:
+        """The images the crops of ``indices`` come from, decoded: which, and their pixels."""
         wanted = sorted({i % len(self.files) for i in indices})
-        return {i: decode_image(self.files[i]) for i in wanted}
+        return wanted, pack([decode_image(self.files[i]) for i in wanted])
 
-    def assemble(self, fetched: dict[int, torch.Tensor], indices: torch.Tensor) -> Batch:
-        n = len(self.files)
-        crops = [random_patch(fetched[i % n], self.patch) for i in indices.tolist()]
+    def assemble(self, fetched: tuple[list[int], Packed], indices: torch.Tensor) -> Batch:
+        wanted, pixels = fetched
+        images = dict(zip(wanted, unpack(pixels), strict=True))
+        crops = [random_patch(images[i % len(self.files)], self.patch) for i in indices.tolist()]
         return {"image": torch.stack(crops).contiguous()}
 
     def batch(self, indices: torch.Tensor) -> Batch:
