@@ -117,7 +117,16 @@ def stream_batches(
     )
     fetched_batches = iter(loader)
     try:
-        for indices, fetched in zip(chunks, fetched_batches, strict=True):
+        for indices in chunks:
+            try:
+                fetched = next(fetched_batches)
+            except RuntimeError as exc:
+                if "DataLoader worker" not in str(exc):
+                    raise
+                raise AezooError(  # killed from outside: out of memory, say
+                    f"a process reading the data ended unexpectedly ({str(exc).strip().splitlines()[0]}); "
+                    "the last checkpoint is kept: resume the run, or train with fewer --data-workers"
+                ) from None
             if isinstance(fetched, _Failure):
                 raise AezooError(fetched.message)
             yield source.assemble(fetched, indices)
