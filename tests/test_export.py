@@ -203,7 +203,9 @@ def test_export_refuses_bad_options_and_foreign_folders(trained_run, tmp_path):
 def test_reexport_replaces_an_earlier_export(trained_run, tmp_path):
     out = tmp_path / "exp"
     first = aezoo.export(trained_run.path, out).manifest["models"]["decoder"]["sha256"]
-    second = aezoo.export(trained_run.path, out, quantize="int8")
+    with pytest.raises(AezooError, match="holds an earlier export; pass --force"):
+        aezoo.export(trained_run.path, out, quantize="int8")
+    second = aezoo.export(trained_run.path, out, quantize="int8", force=True)
     assert second.manifest["models"]["decoder"]["sha256"] == first  # deterministic export
     assert (out / "decoder.int8.onnx").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["exp"]

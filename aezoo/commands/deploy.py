@@ -18,6 +18,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--out", help="export folder (default: RUN/onnx; ./NAME-onnx for a pretrained name or a file)"
     )
+    p.add_argument(
+        "--force", action="store_true", help="replace an earlier export in the --out folder (nothing else is)"
+    )
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18, the lowest supported)")
     p.add_argument(
         "--atol",
@@ -66,6 +69,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         quantize=args.quantize,
         data_dir=args.data_dir,
         echo=lambda line: print(line, file=sys.stderr),
+        force=args.force,
     )
     for entry in exported.manifest["models"].values():
         shapes = ", ".join(

@@ -27,7 +27,7 @@ from aezoo.onnx.manifest import FORMAT, build_manifest, case_json, describe_file
 from aezoo.onnx.parity import VALIDATION_BATCHES, validate_part
 from aezoo.onnx.runtime import MANIFEST_FILE
 from aezoo.onnx.schema import check_manifest
-from aezoo.onnx.staging import staged
+from aezoo.onnx.staging import check_destination, staged
 from aezoo.onnx.tracing import DEFAULT_OPSET, HIGHEST_OPSET, LOWEST_OPSET, MAX_IR_VERSION, trace_part
 from aezoo.onnx.validation import ValidationFailed
 from aezoo.onnx.variants import PRECISION, make_variant, validate_variant
@@ -48,6 +48,7 @@ def export(
     data_dir: str | os.PathLike[str] | None = None,
     real_inputs: Any = None,
     echo: Callable[[str], None] | None = None,
+    force: bool = False,
 ):
     """Export ``source`` (a run folder, a ``.safetensors`` file, a pretrained name or a model) to ``out_dir``.
 
@@ -55,6 +56,8 @@ def export(
     and ``decoder.int8.onnx`` for ``quantize="int8"``) and ``aezoo-export.json``, and returns
     the export as an :class:`aezoo.onnx.ExportedModel`. ``atol`` bounds the difference of float
     outputs from PyTorch; by default each part's own (:attr:`ExportPart.atol`, else 1e-5).
+    An earlier export in ``out_dir`` is replaced only with ``force``; a folder holding anything else
+    is refused, so nothing aezoo did not write is ever removed.
     """
     from aezoo.onnx.runtime import ExportedModel
 
@@ -70,13 +73,15 @@ def export(
         )
     if atol is not None and not atol > 0:
         raise AezooError(f"--atol must be positive, got {atol}")
+    if out_dir is not None:
+        check_destination(Path(out_dir), force=force)  # before the model is even read
     model, origin = _resolve_source(source)
     model = copy.deepcopy(model).cpu().eval()  # the caller's model stays where and as it was
     if out_dir is not None:
         out = Path(out_dir)
     else:  # into the run folder; beside you for a pretrained name, a file or a model in memory
         out = origin.output("onnx") if origin is not None else Path(f"{model.architecture}-onnx")
-    with staged(out) as staging:
+    with staged(out, force=force) as staging:
         data, data_note = _load_data(origin, data_dir) if origin is not None else (None, "")
         if data is not None:  # the manifest names no folder of this machine
             data.name = portable_dataset_name(data.name, data_dir)

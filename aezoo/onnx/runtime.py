@@ -144,10 +144,12 @@ class ExportedModel:
     """
 
     def __init__(self, export_dir: str | os.PathLike[str]) -> None:
+        from aezoo.onnx.schema import part_path
+
         self.path = Path(export_dir).expanduser()
         self.manifest = read_manifest(self.path)
         self.parts = {
-            key: OnnxPart(self.path / entry["file"], entry, key)
+            key: OnnxPart(part_path(self.path, entry["file"]), entry, key)
             for key, entry in self.manifest["models"].items()
         }
 

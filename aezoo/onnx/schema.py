@@ -47,3 +47,14 @@ def check_manifest(manifest: Any, where: str) -> None:
         raise AezooError(
             f"{where} does not follow the manifest schema at {at}: {error.message[:200]}; export again"
         )
+
+
+def part_path(root: Path, name: str) -> Path:
+    """The file ``name`` a manifest lists, inside ``root``: the schema keeps names plain (no folder,
+    no ``..``), and a symbolic link leading out of the folder is refused here."""
+    if "/" in name or "\\" in name or name in ("", ".", ".."):
+        raise AezooError(f"{root}: the manifest names a file outside the export ({name!r}); export again")
+    path = root / name
+    if path.is_symlink() and not path.resolve().is_relative_to(root.resolve()):
+        raise AezooError(f"{path} is a symbolic link leading out of the export folder; export again")
+    return path

@@ -9,6 +9,7 @@ from pathlib import Path
 from aezoo.errors import AezooError
 from aezoo.onnx import validation
 from aezoo.onnx.runtime import read_manifest
+from aezoo.onnx.schema import part_path
 
 VERIFY_BATCHES = (1, 3)
 
@@ -50,7 +51,7 @@ def verify(
     lines: list[str] = []
     problems: list[str] = []
     for entry in manifest["models"].values():
-        path = root / entry["file"]
+        path = part_path(root, entry["file"])
         if not path.exists():
             problems.append(f"{entry['file']} is missing")
             continue
