@@ -31,6 +31,19 @@ def add_parsers(sub: Any) -> None:
     )
     p.set_defaults(func=cmd_check)
 
+    p = sub.add_parser(
+        "new-plugin",
+        help="write a new plugin distribution to start from: a model that trains, its tests, a README",
+        description="Write a plugin distribution for a new architecture NAME: a pyproject with the aezoo "
+        "entry point, hyperparameters, a small dense image autoencoder that trains, the conformance kit as "
+        "its tests, and a README. Install it with pip install -e DIR.",
+    )
+    p.add_argument("name", help="the new architecture's name: lower-case words joined by '-' (e.g. my-ae)")
+    p.add_argument(
+        "--dir", help="the folder to create (default: ./aezoo-NAME); it must not exist or be empty"
+    )
+    p.set_defaults(func=cmd_new_plugin)
+
 
 def cmd_check(args: argparse.Namespace) -> int:
     import warnings
@@ -62,3 +75,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     }
     print(", ".join(f"{n} {words[s]}" for s, n in counts.items() if n))
     return 1 if counts["FAIL"] or counts["XPASS"] else 0
+
+
+def cmd_new_plugin(args: argparse.Namespace) -> int:
+    from aezoo.scaffold import files, names, new_plugin
+
+    folder = new_plugin(args.name, args.dir)
+    for relative in files(names(args.name)["package"]):
+        print(folder / relative)
+    print(
+        f"next: pip install -e {folder} && aezoo train {args.name} --max-steps 200 && aezoo check {args.name}"
+    )
+    return 0
