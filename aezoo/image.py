@@ -6,7 +6,10 @@ see ``float32`` in [0, 1].
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,29 +22,62 @@ from aezoo.errors import AezooError
 from aezoo.fileio import atomic_path
 from aezoo.model import AutoEncoder, ExportPart, LossOutput, TensorSpec
 
+#: The most pixels an image file may have: checked from its header, before anything is decoded, so a
+#: small file claiming an enormous picture (a decompression bomb) is one line, not gigabytes.
+MAX_IMAGE_PIXELS = 64_000_000
+
+
+@contextlib.contextmanager
+def open_image(path: str | os.PathLike[str]) -> Iterator[Any]:
+    """``with open_image(path) as img:`` a PIL image whose size was checked against
+    :data:`MAX_IMAGE_PIXELS` before decoding; a missing, unreadable, truncated or oversized file
+    (in opening it or decoding it inside the block) is one :class:`AezooError` naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    unreadable = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError)
+    bombs = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+    except FileNotFoundError:
+        raise AezooError(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise AezooError(f"{path} is a folder; give an image file") from None
+    except bombs as exc:
+        raise AezooError(f"{path} is too large to decode ({exc})") from None
+    except unreadable as exc:
+        raise AezooError(f"{path} is not an image PIL can read ({exc})") from None
+    with img:
+        width, height = img.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise AezooError(
+                f"{path} is {width:,}×{height:,} pixels, more than aezoo decodes ({MAX_IMAGE_PIXELS:,}); "
+                "make it smaller"
+            )
+        try:
+            yield img
+        except unreadable as exc:
+            raise AezooError(f"{path} is not an image PIL can read ({exc})") from None
+
 
 def read_images(
     paths: list[str] | list[Path], channels: int, size: tuple[int, int] | None = None, invert: bool = False
 ) -> torch.Tensor:
     """User image files → ``uint8 [N, C, H, W]``: converted to grey (1 channel) or RGB, resized
     to ``size`` (height, width) when given, optionally inverted (dark digits on white paper)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if channels not in (1, 3):
         raise AezooError(f"image files are read as grey (1 channel) or RGB (3), not {channels} channels")
     images = []
     for path in paths:
-        try:
-            with Image.open(path) as img:
-                img = img.convert("L" if channels == 1 else "RGB")
-                if size is not None and img.size != (size[1], size[0]):
-                    img = img.resize((size[1], size[0]), Image.Resampling.BICUBIC)
-                array = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
-                tensor = array.reshape(img.size[1], img.size[0], channels).permute(2, 0, 1)
-        except FileNotFoundError:
-            raise AezooError(f"{path} does not exist") from None
-        except (UnidentifiedImageError, OSError) as exc:
-            raise AezooError(f"{path} is not an image PIL can read ({exc})") from None
+        with open_image(path) as img:
+            img = img.convert("L" if channels == 1 else "RGB")
+            if size is not None and img.size != (size[1], size[0]):
+                img = img.resize((size[1], size[0]), Image.Resampling.BICUBIC)
+            array = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
+            tensor = array.reshape(img.size[1], img.size[0], channels).permute(2, 0, 1)
         images.append(255 - tensor if invert else tensor)
     if size is None and len({tuple(t.shape) for t in images}) > 1:
         raise AezooError("the images differ in size; give them one at a time")

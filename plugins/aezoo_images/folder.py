@@ -30,32 +30,32 @@ def image_files(path: Path) -> list[Path]:
     return files
 
 
-def _unreadable(file: Path, exc: Exception) -> AezooError:
-    return AezooError(f"{file} is not an image PIL can read ({exc}); remove it from the folder")
+def _in_folder(error: AezooError) -> AezooError:
+    return AezooError(f"{error}; remove it from the folder")
 
 
 def decode_image(file: Path) -> torch.Tensor:
     """The image in ``file`` as ``uint8 [3, H, W]`` (grey repeated to RGB); one line naming the
     file when it cannot be read."""
-    from PIL import Image, UnidentifiedImageError
+    from aezoo.image import open_image
 
     try:
-        with Image.open(file) as img:
+        with open_image(file) as img:  # an oversized or unreadable file is one line naming it
             rgb = img.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise _unreadable(file, exc) from None
+    except AezooError as exc:
+        raise _in_folder(exc) from None
     return torch.from_numpy(np.ascontiguousarray(np.asarray(rgb).transpose(2, 0, 1)))
 
 
 def image_size(file: Path) -> tuple[int, int]:
     """``(height, width)`` of the image in ``file`` from its header, without decoding it."""
-    from PIL import Image, UnidentifiedImageError
+    from aezoo.image import open_image
 
     try:
-        with Image.open(file) as img:
+        with open_image(file) as img:
             width, height = img.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise _unreadable(file, exc) from None
+    except AezooError as exc:
+        raise _in_folder(exc) from None
     return height, width
 
 

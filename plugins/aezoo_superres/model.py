@@ -161,21 +161,16 @@ class SuperResolution(ImageAutoEncoder):
 
     def upscale_file(self, source: Path, target: str | os.PathLike[str]) -> Path:
         """Upscale an image file of any size into ``target`` (format from its extension)."""
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image
 
         from aezoo.fileio import atomic_path
-        from aezoo.image import read_images
+        from aezoo.image import open_image, read_images
 
         target = Path(target)
         if target.suffix.lower() not in {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}:
             raise AezooError(f"{target}: give an image file name such as out.png")
-        try:
-            with Image.open(source) as probe:
-                mode = "L" if probe.mode in ("L", "1", "I;16") else "RGB"
-        except FileNotFoundError:
-            raise AezooError(f"{source} does not exist") from None
-        except (UnidentifiedImageError, OSError) as exc:
-            raise AezooError(f"{source} is not an image PIL can read ({exc})") from None
+        with open_image(source) as probe:
+            mode = "L" if probe.mode in ("L", "1", "I;16") else "RGB"
         image = read_images([source], 1 if mode == "L" else 3)
         if mode == "L" and self.hp.channels == 3:
             image = image.repeat(1, 3, 1, 1)
