@@ -56,6 +56,21 @@ def test_a_capability_comes_from_the_protocol_not_the_name(monkeypatch):
     assert "check_log_likelihood" in _names("dense")
 
 
+def test_a_model_that_cannot_be_built_gets_the_contract_checks_which_say_why(monkeypatch):
+    from aezoo_dense import model as dense
+
+    def broken(hp):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(dense, "build", broken)
+    assert testing.checks_for("dense") == tuple(c for c in testing.CHECKS if not testing.required_by(c))
+    (result,) = testing.run_checks("dense", only=["builds"])
+    assert (result.status, result.message) == (
+        "FAIL",
+        "RuntimeError: mat1 and mat2 shapes cannot be multiplied",
+    )
+
+
 def test_kit_catches_a_model_whose_forward_is_not_decode_of_encode(monkeypatch):
     from aezoo_dense.model import DenseAutoEncoder
 

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import torch
 
 from aezoo.model import AutoEncoder, GaussianPrior, LikelihoodModel
+from aezoo.testing import _support
 
 #: ``sample()`` draws new outputs (``GaussianPrior``, or ``sample`` overridden).
 PRIOR = "prior"
@@ -73,8 +74,6 @@ def capabilities(model: AutoEncoder) -> frozenset[str]:
 def upscale_factor(model: AutoEncoder) -> int | None:
     """The whole factor > 1 by which the model's targets are larger than its inputs on every spatial
     axis (image-like tensors ``[N, C, H, W...]``), or None."""
-    from aezoo.testing import _support
-
     inputs, targets = _support.inputs(model, 1)
     if not (isinstance(inputs, torch.Tensor) and isinstance(targets, torch.Tensor)):
         return None

@@ -85,12 +85,16 @@ def profile(architecture: str, hparams: Mapping[str, Any] | None = None) -> Prof
     capabilities: the checks every model gets then report why."""
     try:
         model = _support.build(architecture, hparams)
-        found = capabilities(model)
     except AezooError:
-        raise
+        raise  # an unknown name or a bad hyperparameter: the caller's mistake, in one line
     except Exception:
         return Profile(frozenset(), {})
-    return Profile(found, dict(getattr(model, "conformance_xfail", None) or {}))
+    xfail = dict(getattr(model, "conformance_xfail", None) or {})
+    try:
+        found = capabilities(model)
+    except Exception:  # a broken export_parts() or example_batch(): the contract's checks say so
+        found = frozenset()
+    return Profile(found, xfail)
 
 
 def checks_for(architecture: str, hparams: Mapping[str, Any] | None = None) -> tuple[Check, ...]:
