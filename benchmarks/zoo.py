@@ -83,6 +83,19 @@ ENTRIES: dict[str, dict[str, Any]] = {
         ],
         "full": [{"split": "test", "metrics": ["bce", "psnr_noisy", "psnr_denoised"]}],
     },
+    "vqvae:mnist": {  # the example third-party distribution, plugins/aezoo-vqvae
+        "package": "aezoo-vqvae/aezoo_vqvae",
+        "summary": "VQ-VAE of MNIST digits: a 7×7 grid of integer codes, each one of 512 learned code vectors",
+        "dataset": MNIST,
+        "headline": "bce",
+        "labels": {
+            "bce": "BCE/pixel",
+            "mse": "MSE/pixel",
+            "perplexity": "code perplexity (per batch of 256 test digits)",
+        },
+        "checks": [{"split": "test", "limit": 1000, "metrics": ["bce", "mse"], "examples_text": FIRST_1000}],
+        "full": [{"split": "test", "metrics": ["bce", "mse", "perplexity"]}],
+    },
     "vae:mnist": {
         "package": "aezoo_vae",
         "summary": "Convolutional VAE of dynamically binarised MNIST, 32-d latent, N(0, I) prior: sample, "

@@ -26,3 +26,9 @@ def aezoo_register_architectures(register):
             smoke_hparams={"widths": (8, 16), "codes": 32, "code_dim": 8},
         )
     )
+
+
+@aezoo.hookimpl
+def aezoo_register_pretrained(register):
+    # weights (fp16), the recipe that trained them and the model card, shipped in the package
+    register(aezoo.Pretrained.from_folder("vqvae:mnist", PRETRAINED / "mnist"))

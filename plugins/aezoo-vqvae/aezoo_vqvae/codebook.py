@@ -2,8 +2,8 @@
 
 The codebook is learned by exponential moving averages (van den Oord et al., 2017, appendix A.1)
 rather than by a codebook loss: each code moves to the running mean of the encoder outputs it was
-chosen for. That needs no learning rate of its own, is unaffected by Adam's per-parameter scaling
-and converges in a few epochs, which is what a CPU-sized training run needs. Codes that nothing
+chosen for. That needs no learning rate of its own and is untouched by Adam's per-parameter step
+sizes, so the codes follow the encoder from the first steps, which is what a short CPU run needs. Codes that nothing
 chooses any more are restarted on random encoder outputs of the batch, so all K stay in use.
 """
 

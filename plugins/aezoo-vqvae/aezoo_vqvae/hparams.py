@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aezoo import HParamError, HParams, hparam
+from aezoo import HParams, hparam
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,8 @@ class VQVAEHParams(HParams):
     channels: int = hparam(1, "Image channels (1 grey, 3 colour).", min=1, max=16)
 
     def validate(self) -> None:
-        owner = (self.architecture, self.noun)
         if self.image_size < 2 ** len(self.widths):
-            raise HParamError(
-                owner,
+            raise self.invalid(
                 "widths",
                 f"has {len(self.widths)} stages, too many for {self.image_size}-pixel images "
                 f"(at most {self.image_size.bit_length() - 1})",
