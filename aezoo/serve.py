@@ -58,6 +58,8 @@ PAGE_FILES = (
     "sampling.js",
     "pianoroll.js",
     "synth.js",
+    "codes.js",
+    "codes.css",
 )
 #: The onnxruntime-web files the page loads (its wasm-only ES module build), served at ``/ort/NAME``.
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")

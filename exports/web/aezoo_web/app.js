@@ -6,12 +6,13 @@
 // `manifest`, `view` (the view's name), and each view's own methods (README.md lists them).
 
 import { $, MANIFEST_FILE, fetchOk, hook, ort, showError, showMessage } from "./common.js";
+import * as codes from "./codes.js";
 import * as latent from "./latent.js";
 import * as melody from "./melody.js";
 import * as upscale from "./upscale.js";
 
 /** The views, most specific first: the first whose `unsupported(manifest)` is null opens. */
-const VIEWS = [upscale, melody, latent];
+const VIEWS = [upscale, melody, codes, latent];
 
 function describe(manifest) {
   const source = manifest.source ?? {};
@@ -22,7 +23,9 @@ function describe(manifest) {
   const hp = manifest.hparams ?? {};
   const network = hp.network ? ` (${hp.network})` : "";
   const parts = [`architecture ${manifest.architecture}${network}`];
-  if (manifest.latent_size) parts.push(`${manifest.latent_size}-d code`);
+  const code = decoder?.inputs[0];
+  if (code?.classes) parts.push(`a ${code.shape.slice(1).join("×")} grid of codes, each one of ${code.classes}`);
+  else if (manifest.latent_size) parts.push(`${manifest.latent_size}-d code`);
   if (manifest.dataset?.name) parts.push(`trained on ${manifest.dataset.name}`);
   if (decoder) parts.push(`decoder ${(decoder.bytes / 1e6).toFixed(2)} MB`);
   $("model-summary").textContent = parts.join(" · ");
