@@ -60,6 +60,18 @@ class TrainConfig(HParams):
         "On the CPU, treat denormal floats as zero while training (as TensorFlow does): gradients "
         "through hundreds of recurrent steps fall into that range and slow the backward pass up to 9x.",
     )
+    precision: str = hparam(
+        "fp32",
+        "Arithmetic of the training steps: fp32, bf16 (autocast; cpu or cuda) or fp16 (autocast with a "
+        "gradient scaler; cuda only). Validation and test always run in fp32.",
+        choices=("fp32", "bf16", "fp16"),
+    )
+    compile: bool = hparam(
+        False, "torch.compile the model's loss (its forward and objective) for the training steps."
+    )
+    compile_backend: str = hparam(
+        "inductor", "The torch.compile backend with compile (inductor; aot_eager or eager to debug)."
+    )
 
     early_stop: str | None = hparam(
         None,

@@ -20,6 +20,7 @@ from aezoo.errors import AezooError
 from aezoo.evaluation import evaluate_split
 from aezoo.model import AutoEncoder, OptimizerConfig
 from aezoo.plugins import load_data, registry
+from aezoo.precision import StepPrecision
 from aezoo.runs import CONFIG_FILE, Run
 from aezoo.stopping import Stopped, StopRequests, stop_on_signals
 from aezoo.streaming import stream_batches
@@ -43,6 +44,13 @@ class Trainer:
         self.run = run
         self.device = select_device(config.device)
         self.model = model.to(self.device)
+        #: Autocast, the float16 gradient scaler and --compile of the training steps (:mod:`aezoo.precision`).
+        self.precision = StepPrecision(
+            config.precision,
+            self.device,
+            compile_backend=config.compile_backend if config.compile else None,
+            echo=lambda line: self.echo(line),
+        )
         self.data = data.limited(config.limit_train, config.limit_eval)
         self.progress = progress
         self.echo = echo or (lambda line: print(line, file=sys.stderr))
@@ -152,14 +160,15 @@ class Trainer:
             batch = to_device(batch, self.device)
             self._set_lr(total)
             inputs, targets = self.model.prepare_batch(batch, train=True)
-            for update in self.model.training_step(inputs, targets, self.pos.step):
+            for update in self.precision.updates(self.model, inputs, targets, self.pos.step):
                 opt, _ = self.optimizers[update.optimizer]
                 opt.zero_grad(set_to_none=True)
-                update.loss.backward()
+                self.precision.backward(update.loss)
                 if cfg.grad_clip is not None:
                     params = [p for g in opt.param_groups for p in g["params"]]
+                    self.precision.unscale(opt)
                     torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-                opt.step()
+                self.precision.step(opt)
                 loss = update.loss.detach()
                 self._bad_step = torch.where(  # counted as logged: this is step pos.step + 1
                     (self._bad_step < 0) & ~torch.isfinite(loss), self.pos.step + 1, self._bad_step

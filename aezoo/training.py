@@ -20,12 +20,14 @@ import torch
 
 from aezoo import checkpoint, distributed
 from aezoo._version import __version__
+from aezoo.callbacks import check_callback_names
 from aezoo.data import describe_data
 from aezoo.errors import AezooError
 from aezoo.fileio import stale_temp_files
 from aezoo.hparams import HParams
 from aezoo.modelsize import check_fits
 from aezoo.plugins import load_data
+from aezoo.precision import check_compile_backend, check_precision
 from aezoo.runlock import RunLock
 from aezoo.runs import CONFIG_FILE, METRICS_FILE, Run, new_run_dir
 from aezoo.stopping import Stopped
@@ -59,6 +61,7 @@ def train(
     arch = registry().architecture(architecture)
     hp = hparams if isinstance(hparams, HParams) else arch.make_hparams(**(hparams or {}))
     check_fits(arch, hp, training=True)  # a model too big for this machine is refused before any work
+    check_callback_names(config.callbacks or (), registry().callbacks)
     dataset = dataset or arch.default_dataset
     data = load_data(dataset, data_dir=data_dir, seed=0, stream=config.stream)
     data_info = describe_data(data)
@@ -68,6 +71,9 @@ def train(
     torch.set_num_threads(config.threads)
     dist = distributed.start(config.device)  # the processes torchrun started join each other here
     device = dist.device(config.device)
+    check_precision(config.precision, device)  # fp16 on a CPU: one line before any folder
+    if config.compile:
+        check_compile_backend(config.compile_backend)
     existed = out is not None and Path(out).expanduser().exists()
     locks: list[RunLock] = []  # rank 0's: the one process that writes the run folder
 

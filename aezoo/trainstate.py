@@ -69,8 +69,8 @@ class SavedState:
 
 def save(trainer: Trainer) -> Path:
     """Commit ``trainer``'s checkpoint: its model, optimisers and schedulers, random generators,
-    position, unlogged metrics, best weights (when not the latest), every callback's state and the
-    metrics file's length."""
+    position, unlogged metrics, best weights (when not the latest), every callback's state, the
+    float16 gradient scaler's and the metrics file's length."""
     pos = trainer.pos
     tensors: dict[str, torch.Tensor] = {
         "rng/torch": torch.get_rng_state(),
@@ -102,6 +102,7 @@ def save(trainer: Trainer) -> Path:
         "best": best,
         "metrics_bytes": metrics.stat().st_size if metrics.exists() else 0,
         "callbacks": trainer.callbacks.state_dict(),
+        "grad_scaler": trainer.precision.state_dict(),
     }
     return write(
         trainer.run.path, trainer.model, recipe=trainer.recipe, step=pos.step, tensors=tensors, info=info
@@ -142,6 +143,7 @@ def restore(trainer: Trainer) -> None:
     if saved.legacy:
         return
     trainer.callbacks.load_state_dict(info.get("callbacks", {}))
+    trainer.precision.load_state_dict(info.get("grad_scaler", {}))
     device = trainer.device
     trainer.window = {key: list(tensors[f"window/{key}"].to(device)) for key in info.get("window", [])}
     if info.get("best") == "saved":

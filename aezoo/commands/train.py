@@ -91,6 +91,23 @@ def add_parsers(sub: Any) -> None:
         metavar="NAME",
         help="turn on a plugin's trainer callback (repeatable; `aezoo plugins` lists them)",
     )
+    p.add_argument(
+        "--precision",
+        metavar="P",
+        help="fp32 (default), bf16 (autocast; cpu or cuda) or fp16 (autocast and a gradient scaler; "
+        "cuda); validation and test run in fp32",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="torch.compile the model's loss for the training steps (minutes to compile on a CPU)",
+    )
+    p.add_argument(
+        "--compile-backend",
+        metavar="NAME",
+        help="with --compile: torch.compile's backend (default inductor; aot_eager or eager to debug)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -120,6 +137,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         "save_minutes": args.save_minutes,
         "stream": args.stream,
         "data_workers": args.data_workers,
+        "precision": args.precision,
+        "compile": args.compile,
+        "compile_backend": args.compile_backend,
     }
     if args.resume:
         given = {f"--{k.replace('_', '-')}" for k, v in settings.items() if v is not None}
