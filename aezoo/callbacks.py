@@ -14,7 +14,7 @@ TensorBoard logger are registered the same way (:mod:`aezoo.builtin_callbacks`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -118,13 +118,18 @@ class Callbacks:
                 callback.load_state_dict(states[name])
 
 
-def build_callbacks(config: Any, registered: Mapping[str, TrainerCallback]) -> Callbacks:
-    """The callbacks this run uses: every ``registered`` one (the registry's, by name) whose builder
-    returns one for ``config``."""
-    unknown = [name for name in getattr(config, "callbacks", None) or () if name not in registered]
+def check_callback_names(names: Iterable[str], registered: Mapping[str, TrainerCallback]) -> None:
+    """One line for the first of ``names`` (``--callback``) that no plugin registers."""
+    unknown = [name for name in names if name not in registered]
     if unknown:
         hint = did_you_mean(unknown[0], registered) or "known: " + ", ".join(sorted(registered))
         raise AezooError(f"no trainer callback {unknown[0]!r}; {hint}")
+
+
+def build_callbacks(config: Any, registered: Mapping[str, TrainerCallback]) -> Callbacks:
+    """The callbacks this run uses: every ``registered`` one (the registry's, by name) whose builder
+    returns one for ``config``."""
+    check_callback_names(getattr(config, "callbacks", None) or (), registered)
     named = []
     for spec in sorted(registered.values(), key=lambda s: (s.order, s.name)):
         callback = spec.build(config)
@@ -133,4 +138,4 @@ def build_callbacks(config: Any, registered: Mapping[str, TrainerCallback]) -> C
     return Callbacks(named)
 
 
-__all__ = ["EVENTS", "Callback", "CallbackFailed", "Callbacks", "build_callbacks"]
+__all__ = ["EVENTS", "Callback", "CallbackFailed", "Callbacks", "build_callbacks", "check_callback_names"]

@@ -174,7 +174,9 @@ def load(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Au
     """Rebuild a model from a run folder or a ``.safetensors`` file (:func:`aezoo.load` also takes
     a pretrained name)."""
     from aezoo.plugins import registry
+    from aezoo.trainconfig import select_device
 
+    device = select_device(str(device))  # a bad device is the caller's mistake, not the file's
     path = resolve_model_path(path)
     metadata = read_metadata(path)
     name = metadata["aezoo.architecture"]
