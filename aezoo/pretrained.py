@@ -23,6 +23,8 @@ from aezoo.registry import Pretrained
 #: Largest download accepted for one entry's weights.
 MAX_DOWNLOAD_BYTES = 4 << 30
 DOWNLOAD_TIMEOUT_S = 60
+#: The only URLs weights are downloaded from, redirects included (the sha256 guards the bytes).
+WEIGHT_URL_SCHEMES = ("https://", "http://")
 CACHE_ENV = "AEZOO_PRETRAINED_CACHE"
 
 
@@ -105,7 +107,7 @@ def download(
     ``expected_sha256``."""
     from aezoo.data import downloads_allowed
 
-    if not url.startswith(("https://", "http://")):
+    if not url.lower().startswith(WEIGHT_URL_SCHEMES):
         raise AezooError(f"{label}: weights URL {url!r} is not http(s)")
     if not downloads_allowed():
         raise AezooError(
@@ -115,7 +117,8 @@ def download(
 
     try:
         with contextlib.ExitStack() as stack:
-            response = stack.enter_context(urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S))
+            opener = urllib.request.build_opener(_HttpRedirectsOnly(label))
+            response = stack.enter_context(opener.open(url, timeout=DOWNLOAD_TIMEOUT_S))
             size = int(response.headers.get("Content-Length") or 0)
             if size > MAX_DOWNLOAD_BYTES:
                 raise AezooError(
@@ -158,6 +161,20 @@ def download(
         raise AezooError(
             f"{label}: could not download {url} ({reason}); check the connection and try again"
         ) from None
+
+
+class _HttpRedirectsOnly(urllib.request.HTTPRedirectHandler):
+    """Follow a server's redirect only to another http(s) URL (urllib alone would follow ftp://)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        if not newurl.lower().startswith(WEIGHT_URL_SCHEMES):
+            raise AezooError(
+                f"{self.label}: {req.full_url} redirects to {newurl!r}, which is not http(s); not followed"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def card(item: Pretrained) -> dict[str, Any]:

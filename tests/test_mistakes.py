@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import http.server
 import io
 import json
 import os
@@ -15,6 +16,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import threading
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -345,6 +347,7 @@ CLI_MISTAKES = [
     row("weights-newer-format", on_file("sample", "newer.safetensors"), "upgrade aezoo"),
     row("info-garbage-weights", on_file("info", "garbage.safetensors"), "is not a readable safetensors file"),
     row("text-file-as-weights", on_file("sample", "notes.txt"), "is not a weights file"),
+    row("info-folder-without-weights", on_file("info", "a-folder.png"), "model.safetensors does not exist"),
     row("config-as-weights", lambda w, tmp: ["sample", str(w.run / "config.json")], "is a run's config"),
     row("folder-without-run", lambda w, tmp: ["sample", str(w / "a-folder.png")], "is not a run folder"),
     row("export-garbage-weights", on_file("export", "garbage.safetensors"), "is not a readable safetensors"),
@@ -519,6 +522,67 @@ def test_a_mistake_in_the_python_api_is_one_aezoo_error(call, message, world, tm
         call(world, tmp_path)
     assert message in str(caught.value) and len(str(caught.value).splitlines()) == 1, caught.value
     assert snapshot(world.root) == before
+
+
+# -- weights at a URL: only http(s), at most MAX_DOWNLOAD_BYTES, kept only with their sha256 -----------
+
+
+class _Server(http.server.BaseHTTPRequestHandler):
+    """``/redirect`` sends the client to an ftp:// URL; anything else is 64 kB of zeros."""
+
+    def do_GET(self) -> None:
+        if self.path == "/redirect":
+            self.send_response(302)
+            self.send_header("Location", "ftp://127.0.0.1/model.safetensors")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = bytes(65536)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def weights_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Server)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("path", "limit", "message"),
+    [
+        ("/redirect", None, "redirects to 'ftp://127.0.0.1/model.safetensors', which is not http(s)"),
+        ("/model.safetensors", 1000, "is 65,536 bytes, more than aezoo downloads (1,000)"),
+        (
+            "/model.safetensors",
+            None,
+            "has sha256 de2f256064a0af79…, not the aaaaaaaaaaaaaaaa… its entry declares",
+        ),
+    ],
+)
+def test_a_weights_url_is_untrusted(path, limit, message, weights_server, tmp_path, monkeypatch):
+    from aezoo import pretrained
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("AEZOO_PRETRAINED_CACHE", str(cache))
+    monkeypatch.delenv("AEZOO_OFFLINE", raising=False)
+    if limit is not None:
+        monkeypatch.setattr(pretrained, "MAX_DOWNLOAD_BYTES", limit)
+    item = aezoo.Pretrained("dense:remote", weights_server + path, tmp_path / "card.toml", sha256="a" * 64)
+    with pytest.raises(AezooError) as caught:
+        pretrained.weights_path(item, progress=False)
+    assert message in str(caught.value) and len(str(caught.value).splitlines()) == 1, caught.value
+    assert not cache.exists() or list(cache.iterdir()) == []  # nothing kept, no temporary file
 
 
 # -- as users run it ----------------------------------------------------------------------------------

@@ -54,6 +54,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     if Path(args.name).expanduser().is_file():
         return info_file(Path(args.name).expanduser())
+    if args.name and Path(args.name).expanduser().is_dir():  # a run folder: what its weights say
+        from aezoo.checkpoint import resolve_model_path
+
+        return info_file(resolve_model_path(args.name))
     if ":" in args.name and is_pretrained_name(args.name):
         from aezoo import pretrained
 
