@@ -220,6 +220,12 @@ FINGERPRINTS = {
         ([2, 2], 1.486316, 2.404129),
         ([2, 1, 28, 28], 245.970083, 245.970083, [5e-07, 0.0391523, 0.3242334, 0.0]),
     ),
+    # plugins/aezoo-vqvae's entry (built on aezoo.nn's conv_block and UpConvStack), recorded when it
+    # was packed: a change to those blocks must keep a third party's weights computing the same
+    "vqvae:mnist": (
+        ([2, 7, 7], 26706.0, 26706.0),
+        ([2, 1, 28, 28], 569.848904, 569.848904, [0.0232594, 0.002699, 0.0142397, 0.0045758]),
+    ),
 }
 
 
