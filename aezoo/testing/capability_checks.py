@@ -42,7 +42,9 @@ def check_sample_shapes_and_range(architecture: str, hparams: Mapping[str, Any] 
     with torch.no_grad():
         reference = _support.first(model(inputs))
         drawn = [
-            _support.first(model.sample(5, temperature=t, generator=torch.Generator().manual_seed(s)))
+            _support.first(
+                model.sample(5, temperature=t, generator=torch.Generator(model.device).manual_seed(s))
+            )
             for t, s in ((1.0, 0), (1.0, 0), (1.0, 1), (0.5, 0))
         ]
     for samples in drawn:
