@@ -19,7 +19,7 @@ import pytest
 from aezoo.onnx import validation
 from aezoo.onnx.parity import validate_part
 from aezoo.onnx.verify import VERIFY_BATCHES, verify
-from aezoo.testing import _build, _exported, _key
+from aezoo.testing import _support
 
 ARCHITECTURES = ("dense", "conv", "denoising", "superres", "vae", "aae", "musicvae")
 PARTS = ("encoder", "decoder")
@@ -54,13 +54,13 @@ def runtime_or_skip(runtime: str) -> None:
 @pytest.fixture(scope="module")
 def exports():
     """Each architecture at smoke size, built and exported once (shared with the conformance
-    kit's checks when they run in the same session: `aezoo.testing._exported` caches)."""
+    kit's checks when they run in the same session: `aezoo.testing._support.exported` caches)."""
     cache = {}
 
     def get(name: str):
         if name not in cache:
-            model = _build(name, None).eval()  # the same seed and hyperparameters _exported builds
-            cache[name] = (model, _exported(name, _key(None, name)))
+            model = _support.build(name, None).eval()  # the same seed and hyperparameters export_of builds
+            cache[name] = (model, _support.export_of(name, None))
         return cache[name]
 
     return get
