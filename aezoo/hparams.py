@@ -24,6 +24,10 @@ from aezoo.errors import HParamError, deprecated, did_you_mean
 
 _MISSING = dataclasses.MISSING
 
+#: The most values a list hyperparameter holds unless its field says otherwise: hyperparameters come
+#: from files and command lines, and a list of a million layer widths would build for hours.
+MAX_ITEMS = 1024
+
 
 def hparam(
     default: Any,
@@ -32,11 +36,19 @@ def hparam(
     min: float | None = None,
     max: float | None = None,
     choices: Sequence[Any] | None = None,
+    max_items: int = MAX_ITEMS,
 ) -> Any:
-    """A documented hyperparameter field with an optional range or set of choices."""
+    """A documented hyperparameter field with an optional range or set of choices; a list field
+    holds at most ``max_items`` values."""
     if isinstance(default, list):
         default = tuple(default)
-    meta = {"doc": doc, "min": min, "max": max, "choices": tuple(choices) if choices else None}
+    meta = {
+        "doc": doc,
+        "min": min,
+        "max": max,
+        "choices": tuple(choices) if choices else None,
+        "max_items": max_items,
+    }
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -231,6 +243,9 @@ def _check_field(arch: tuple[str, str], f: dataclasses.Field, annotation: Any, v
         item_type = (typing.get_args(annotation) or (str,))[0]
         if not value:
             raise HParamError(arch, f.name, "must not be empty")
+        most = f.metadata.get("max_items", MAX_ITEMS)
+        if len(value) > most:
+            raise HParamError(arch, f.name, f"holds at most {most:,} values, got {len(value):,}")
         for item in value:
             _check_scalar(arch, f, item_type, item)
         return
@@ -253,6 +268,8 @@ def _check_scalar(arch: tuple[str, str], f: dataclasses.Field, annotation: Any, 
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if value != value:  # NaN
             raise HParamError(arch, f.name, "must be a number, got nan")
+        if isinstance(value, float) and value in (float("inf"), float("-inf")):
+            raise HParamError(arch, f.name, f"must be a finite number, got {value}")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise HParamError(arch, f.name, f"must be {_allowed_text(f)}, got {value!r}")
 

@@ -43,20 +43,37 @@ class MetaState:
         )
 
 
-def meta_state(arch: Any, hparams: Any) -> MetaState | None:
+def meta_state(arch: Any, hparams: Any, where: str = "") -> MetaState | None:
     """The state ``arch`` would build from ``hparams``, measured on the meta device; None when the
-    architecture's builder cannot run there (it reads tensor values while building)."""
+    architecture's builder cannot run there (it reads tensor values while building). Values its
+    builder fails on (a layer too large to address, say) are one :class:`AezooError`."""
     try:
         with torch.device("meta"):
             model = arch.build(hparams)
     except AezooError:
         raise
-    except Exception:  # a builder that needs real tensors: nothing can be measured beforehand
-        return None
+    except Exception as exc:
+        if not _builds_on_meta(arch):  # a builder that needs real tensors: nothing can be measured
+            return None
+        reason = " ".join(str(exc).split()).split(" Exception raised from")[0][:160] or type(exc).__name__
+        prefix = f"{where}: " if where else ""
+        raise AezooError(
+            f"{prefix}a {arch.name} model cannot be built from these hyperparameters ({reason})"
+        ) from None
     state = model.state_dict(keep_vars=True)
     owned = {name for name, _ in model.named_parameters()} | {name for name, _ in model.named_buffers()}
     tensors = {name: (tuple(value.shape), value.dtype) for name, value in state.items()}
     return MetaState(tensors, frozenset(name for name in state if name not in owned))
+
+
+def _builds_on_meta(arch: Any) -> bool:
+    """Whether ``arch`` builds on the meta device with its default hyperparameters."""
+    try:
+        with torch.device("meta"):
+            arch.build(arch.make_hparams())
+    except Exception:
+        return False
+    return True
 
 
 def memory_limit() -> int | None:
@@ -77,7 +94,7 @@ def memory_limit() -> int | None:
 def check_fits(arch: Any, hparams: Any, *, training: bool = False, where: str = "") -> MetaState | None:
     """Refuse, in one line, a model whose weights (times :data:`TRAINING_COPIES` for ``training``)
     would not fit in this machine's memory; return its measured state (None: not measurable)."""
-    state = meta_state(arch, hparams)
+    state = meta_state(arch, hparams, where)
     if state is None:
         return None
     limit = memory_limit()

@@ -75,6 +75,10 @@ def _craft_files(base: Path, run: Path) -> None:
         save_file(values if values is not None else tensors, str(base / name), metadata=meta)
 
     weights("huge.safetensors", {**metadata, "aezoo.hparams": json.dumps({**hparams, "hidden": [10**7] * 3})})
+    weights(
+        "overflow.safetensors", {**metadata, "aezoo.hparams": json.dumps({**hparams, "hidden": [10**21]})}
+    )
+    weights("deep.safetensors", {**metadata, "aezoo.hparams": json.dumps({**hparams, "hidden": [1] * 10**5})})
     weights("wider.safetensors", {**metadata, "aezoo.hparams": json.dumps({**hparams, "hidden": [20000]})})
     weights("badjson.safetensors", {**metadata, "aezoo.hparams": "{latent_dim: 4"})
     weights("range.safetensors", {**metadata, "aezoo.hparams": json.dumps({**hparams, "latent_dim": -1})})
@@ -245,8 +249,17 @@ CLI_MISTAKES = [
         train_new("dense", "--set", "hidden=100000,100000,100000"),
         "more than this machine's",
     ),
+    row(
+        "set-overflowing-int", train_new("dense", "--set", "hidden=" + "9" * 21), "cannot be built from these"
+    ),
+    row(
+        "set-too-many-values",
+        train_new("dense", "--set", "hidden=" + ",".join(["1"] * 2000)),
+        "at most 1,024",
+    ),
     row("negative-lr", train_new("dense", "--lr", "-1"), "'lr' must be"),
     row("nan-lr", train_new("dense", "--lr", "nan"), "'lr' must be a number, got nan"),
+    row("infinite-lr", train_new("dense", "--lr", "inf"), "'lr' must be a finite number, got inf"),
     row("zero-epochs", train_new("dense", "--epochs", "0"), "'epochs' must be >= 1"),
     row("zero-batch", train_new("dense", "--batch-size", "0"), "'batch_size' must be >= 1"),
     row("bad-early-stop", train_new("dense", "--early-stop", "loss"), "early_stop"),
@@ -337,6 +350,8 @@ CLI_MISTAKES = [
         "weights-claiming-wider-model", on_file("sample", "wider.safetensors"), "weights do not fit a 'dense'"
     ),
     row("weights-with-extra-tensor", on_file("sample", "extra.safetensors"), "unexpected tensor 'spare'"),
+    row("weights-claiming-overflow", on_file("sample", "overflow.safetensors"), "cannot be built from these"),
+    row("weights-claiming-100k-layers", on_file("sample", "deep.safetensors"), "holds at most 1,024 values"),
     row("weights-bad-hparams-json", on_file("sample", "badjson.safetensors"), "is not valid JSON"),
     row("weights-hparam-out-of-range", on_file("sample", "range.safetensors"), "'latent_dim' must be"),
     row(
