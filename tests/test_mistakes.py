@@ -650,3 +650,42 @@ def test_mistakes_as_a_user_runs_them(world):
 
 def test_the_table_is_large():
     assert len(CLI_MISTAKES) + len(API_MISTAKES) >= 60
+
+
+def test_nothing_read_is_unpickled():
+    """No module of aezoo, its plugins or its benchmarks can unpickle a file: no pickle-family
+    import, torch.load only with weights_only=True, numpy's load never with allow_pickle."""
+    import ast
+
+    unsafe_modules = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib", "shelve", "marshal"}
+    found = []
+    for folder in ("aezoo", "plugins", "benchmarks", "exports"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            if "node_modules" in path.parts or ".venv" in path.parts:
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+            for node in ast.walk(tree):
+                where = f"{path.relative_to(REPO)}:{getattr(node, 'lineno', 0)}"
+                if isinstance(node, ast.Import | ast.ImportFrom):
+                    names = [a.name for a in node.names] + (
+                        [node.module] if isinstance(node, ast.ImportFrom) else []
+                    )
+                    if any(str(n).split(".")[0] in unsafe_modules for n in names if n):
+                        found.append(f"{where} imports {names}")
+                if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+                    continue
+                keywords = {k.arg: k.value for k in node.keywords}
+                owner = ast.unparse(node.func.value)
+                if node.func.attr == "load" and owner == "torch":
+                    safe = keywords.get("weights_only")
+                    if not (isinstance(safe, ast.Constant) and safe.value is True):
+                        found.append(f"{where} torch.load without weights_only=True")
+                if node.func.attr == "load" and owner in ("np", "numpy"):
+                    allowed = keywords.get("allow_pickle")
+                    if allowed is not None and not (
+                        isinstance(allowed, ast.Constant) and allowed.value is False
+                    ):
+                        found.append(f"{where} numpy load with allow_pickle")
+                if node.func.attr == "read_pickle":
+                    found.append(f"{where} read_pickle")
+    assert not found, found
