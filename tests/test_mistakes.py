@@ -145,6 +145,11 @@ def _symlink_out(manifest: dict[str, Any], folder: Path) -> None:
     (folder / "decoder.onnx").symlink_to(outside)
 
 
+def _folder_for_encoder(manifest: dict[str, Any], folder: Path) -> None:
+    (folder / "encoder.onnx").unlink()
+    (folder / "encoder.onnx").mkdir()
+
+
 def _swap(manifest: dict[str, Any], folder: Path) -> None:
     (folder / "encoder.onnx").write_bytes((folder / "decoder.onnx").read_bytes())
 
@@ -425,6 +430,12 @@ CLI_MISTAKES = [
     row("manifest-newer", verify_edited(lambda m, f: m.update(format="aezoo-export/9")), "upgrade aezoo"),
     row("export-symlink-out", verify_edited(_symlink_out), "symbolic link leading out of the export folder"),
     row("export-modified-file", verify_edited(_restamp), "does not match the manifest's sha256", 1),
+    row(
+        "export-part-is-a-folder",
+        verify_edited(_folder_for_encoder),
+        "encoder.onnx is missing or not a file",
+        1,
+    ),
     row("export-into-a-file", _existing("file"), "exists and is not a folder"),
     row("export-into-a-foreign-folder", _existing("folder"), "exists and is not an aezoo export"),
     row("export-over-an-export", _existing("export"), "pass --force"),
@@ -521,6 +532,13 @@ API_MISTAKES = [
         ),
         "does not match the manifest's sha256",
         id="load-export-swapped-file",
+    ),
+    pytest.param(
+        lambda w, tmp: aezoo.load_export(_edited_export(w, tmp, _folder_for_encoder)).encoder(
+            __import__("numpy").zeros((1, 1, 28, 28), "float32")
+        ),
+        "encoder.onnx is missing or not a file",
+        id="load-export-part-is-a-folder",
     ),
     pytest.param(lambda w, tmp: aezoo.export(w.run, w.export), "pass --force", id="export-over-an-export"),
     pytest.param(

@@ -67,10 +67,16 @@ class OnnxPart:
 
             from aezoo.fileio import sha256
 
-            if not self.path.exists():
-                raise AezooError(f"{self.path} is missing; export again")
+            if not self.path.is_file():
+                raise AezooError(f"{self.path} is missing or not a file; export again")
             expected = self.entry.get("sha256")
-            if expected and sha256(self.path) != expected:
+            try:
+                found = sha256(self.path)
+            except OSError as exc:
+                raise AezooError(
+                    f"{self.path} cannot be read ({exc.strerror or exc}); export again"
+                ) from None
+            if expected and found != expected:
                 raise AezooError(
                     f"{self.path} does not match the manifest's sha256 (it was modified or swapped); "
                     f"export again (`aezoo verify {self.path.parent}` says more)"

@@ -52,8 +52,8 @@ def verify(
     problems: list[str] = []
     for entry in manifest["models"].values():
         path = part_path(root, entry["file"])
-        if not path.exists():
-            problems.append(f"{entry['file']} is missing")
+        if not path.is_file():
+            problems.append(f"{entry['file']} is missing or not a file")
             continue
         if sha256(path) != entry["sha256"]:
             problems.append(
@@ -75,7 +75,7 @@ def verify(
     parts = model.export_parts()
     for key, part in parts.items():
         entry = manifest["models"].get(key)
-        if entry is None or not (root / entry["file"]).exists():
+        if entry is None or not (root / entry["file"]).is_file():
             continue
         tolerance = atol if atol is not None else entry.get("atol", manifest["validation"]["atol"])
         try:
