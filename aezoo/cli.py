@@ -85,10 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # as typed: aezoo train --nproc relaunches it
     try:
         return args.func(args) or 0
     except AezooError as exc:
-        print(f"aezoo: error: {exc}", file=sys.stderr)
+        if _reports_errors(exc):
+            print(f"aezoo: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # a path you gave that cannot be used (a folder inside a file, say)
         if exc.filename is None:
@@ -102,3 +104,9 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print("aezoo: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _reports_errors(exc: AezooError) -> bool:
+    """In a run of several processes, rank 0 reports errors, once (:func:`aezoo.distributed.reports`)."""
+    distributed = sys.modules.get("aezoo.distributed")  # not imported: one process
+    return distributed is None or distributed.reports(exc)

@@ -13,10 +13,16 @@ from aezoo.model import AutoEncoder
 
 
 def evaluate_split(
-    model: AutoEncoder, split: Split, *, seed: int = 2, batch_size: int = 256
+    model: AutoEncoder,
+    split: Split,
+    *,
+    seed: int = 2,
+    batch_size: int = 256,
+    indices: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """Mean of ``model.evaluate`` over ``split`` (weighted by batch size), in eval mode, with the
-    global generator seeded so noise and crops are the same every time."""
+    """Mean of ``model.evaluate`` over ``split`` (weighted by batch size), or over its examples at
+    ``indices``, in eval mode, with the global generator seeded so noise and crops are the same
+    every time."""
     model.eval()
     sums: dict[str, float] = {}
     count = 0
@@ -24,7 +30,7 @@ def evaluate_split(
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), torch.no_grad():
         torch.manual_seed(seed)
-        for batch in iterate(split, batch_limit(split, batch_size)):
+        for batch in iterate(split, batch_limit(split, batch_size), indices):
             inputs, targets = model.prepare_batch(to_device(batch, device), train=False)
             n = len(next(iter(batch.values())))
             for key, value in model.evaluate(inputs, targets).items():

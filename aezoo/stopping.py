@@ -32,6 +32,9 @@ class StopRequests:
 
     def __init__(self, echo: Callable[[str], None] | None = None) -> None:
         self.signum: int | None = None
+        #: False in a run of several processes: a stop must be agreed on by all of them at a step
+        #: boundary, so a signal during a save, or a second one, only asks (once) for that stop.
+        self.solo = True
         self._saving = False
         self._stop_after_save: int | None = None
         self._echo = echo or (lambda line: None)
@@ -52,6 +55,11 @@ class StopRequests:
             raise Stopped(self._stop_after_save)
 
     def handle(self, signum: int, frame: Any = None) -> None:
+        if not self.solo:
+            if self.signum is None:
+                self.signum = signum
+                self._say(f"{signal.Signals(signum).name}: every process stops after this step and saves")
+            return
         if self._saving:
             self._stop_after_save = signum
             self._say("saving a checkpoint: stopping as soon as it is written")

@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from aezoo import checkpoint, trainstate
-from aezoo.callbacks import build_callbacks
+from aezoo import checkpoint, distributed, trainstate
+from aezoo.callbacks import Callbacks, build_callbacks
 from aezoo.data import DataSplits, Split, first_examples, to_device
 from aezoo.errors import AezooError
 from aezoo.evaluation import evaluate_split
@@ -42,8 +42,11 @@ class Trainer:
     ) -> None:
         self.config = config
         self.run = run
-        self.device = select_device(config.device)
+        #: This process among the run's (:mod:`aezoo.distributed`): the only one, or one rank of several.
+        self.dist = distributed.current()
+        self.device = self.dist.device(config.device)
         self.model = model.to(self.device)
+        self.dist.sync_module(self.model)
         #: Autocast, the float16 gradient scaler and --compile of the training steps (:mod:`aezoo.precision`).
         self.precision = StepPrecision(
             config.precision,
@@ -54,6 +57,8 @@ class Trainer:
         self.data = data.limited(config.limit_train, config.limit_eval)
         self.progress = progress
         self.echo = echo or (lambda line: print(line, file=sys.stderr))
+        if not self.dist.is_writer:
+            self.echo = _silent  # rank 0 talks to the user
         self.optimizers: dict[str, tuple[torch.optim.Optimizer, Any]] = {}
         for name, value in model.configure_optimizers(
             OptimizerConfig(config.optimizer, config.lr, config.weight_decay)
@@ -74,6 +79,8 @@ class Trainer:
         self._saved_at = time.monotonic()
         #: The run's callbacks (:func:`aezoo.callbacks.build_callbacks`); their state is checkpointed.
         self.callbacks = build_callbacks(config, registry().callbacks)
+        if not self.dist.is_writer:  # they write and show: rank 0's; its stop_reason is shared
+            self.callbacks = Callbacks([])
         #: Stored in every weights file the run writes, so the file alone says how it was trained.
         self.recipe = {
             "architecture": model.architecture,
@@ -96,8 +103,9 @@ class Trainer:
             reason = self.data.info.get("train_note", "check the dataset")
             raise AezooError(f"the training split of {self.data.name} is empty: {reason}")
         total = self.total_steps()
-        if self.pos.step >= total or self.callbacks.stop_reason():
-            if self.config.evaluate_test and not self.run.metrics("test"):
+        if self.pos.step >= total or self._stop_reason():
+            unreported = self.config.evaluate_test and not self.run.metrics("test")
+            if self.dist.from_writer(lambda: "1" if unreported else ""):
                 self._finish()  # the run stopped between its last step and its final report
             else:
                 self.echo(f"{self.run.path}: already trained for {self.pos.step} steps; nothing to do")
@@ -106,6 +114,7 @@ class Trainer:
         try:
             with stop_on_signals(self.echo) as stop, _flush_denormal(cfg.flush_denormal):
                 self._stop = stop
+                stop.solo = not self.dist.active
                 self.callbacks.call("on_run_start", self)
                 self._loop(total)
             self._finish()
@@ -132,16 +141,27 @@ class Trainer:
                 self.epoch_generator_state = self.data_generator.get_state()
             self._log_train()
             self._validate_and_checkpoint()
-            reason = self.callbacks.stop_reason()
+            reason = self._stop_reason()
             if reason:
                 self.echo(f"{reason} (step {self.pos.step})")
                 return
 
     def evaluate(self, split: Split) -> dict[str, float]:
-        """Mean metrics over ``split`` with the model in eval mode and a fixed noise seed."""
-        return evaluate_split(
-            self.model, split, seed=self.config.seed + 2, batch_size=max(self.config.batch_size, 256)
+        """Mean metrics over ``split`` with the model in eval mode and a fixed noise seed (each
+        rank evaluates its share, and every rank gets the means over the whole split)."""
+        self.dist.sync_module(self.model, buffers_only=True)
+        batch_size = max(self.config.batch_size, 256)
+        seed = self.config.seed + 2
+        return self.dist.evaluate(
+            lambda part, indices: evaluate_split(
+                self.model, part, seed=seed, batch_size=batch_size, indices=indices
+            ),
+            split,
         )
+
+    def _stop_reason(self) -> str | None:
+        """A callback's reason to stop the training (rank 0's, which every rank follows)."""
+        return self.dist.broadcast_text(self.callbacks.stop_reason())
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -150,46 +170,53 @@ class Trainer:
         window = self.window
         self.data_generator.set_state(self.epoch_generator_state)
         order = torch.randperm(len(self.data.train), generator=self.data_generator)
-        if len(order) > 1 and len(order) % cfg.batch_size == 1:
-            order = order[:-1]  # a lone last example upsets batch norm
+        shard = self.dist.shard(order, cfg.batch_size)  # this process's slice of each global batch
         self.model.train()
         start, workers = self.pos.batch_in_epoch, cfg.data_workers  # workers read a streamed split ahead
-        for batch in stream_batches(
-            self.data.train, cfg.batch_size, order, start, workers=workers, seed=cfg.seed
-        ):
+        batches = stream_batches(
+            self.data.train, shard.batch_size, shard.order, start, workers=workers, seed=cfg.seed
+        )
+        for index, batch in enumerate(batches, start=start):
+            weight = shard.weight(index)  # 1, except where ranks hold slices of different sizes
             batch = to_device(batch, self.device)
             self._set_lr(total)
             inputs, targets = self.model.prepare_batch(batch, train=True)
             for update in self.precision.updates(self.model, inputs, targets, self.pos.step):
                 opt, _ = self.optimizers[update.optimizer]
                 opt.zero_grad(set_to_none=True)
-                self.precision.backward(update.loss)
+                loss = update.loss if weight == 1.0 else update.loss * weight
+                self.precision.backward(loss)
+                params = [p for g in opt.param_groups for p in g["params"]]
+                self.dist.average_gradients(params)
                 if cfg.grad_clip is not None:
-                    params = [p for g in opt.param_groups for p in g["params"]]
                     self.precision.unscale(opt)
                     torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
                 self.precision.step(opt)
-                loss = update.loss.detach()
+                loss = loss.detach()
                 self._bad_step = torch.where(  # counted as logged: this is step pos.step + 1
                     (self._bad_step < 0) & ~torch.isfinite(loss), self.pos.step + 1, self._bad_step
                 )
                 key = "loss" if update.optimizer == "model" else f"loss_{update.optimizer}"
                 window.setdefault(key, []).append(loss)
                 for name, value in update.logs.items():
-                    window.setdefault(name, []).append(value.detach())
+                    window.setdefault(name, []).append(
+                        value.detach() * weight if weight != 1.0 else value.detach()
+                    )
             for _, sched in self.optimizers.values():
                 if sched is not None:
                     sched.step()
             self.pos.step += 1
             self.pos.batch_in_epoch += 1
+            trainstate.crashpoint("step")  # the crash tests' kill after a step (nothing unless asked)
             self.callbacks.call("on_step_end", self)
             if self.pos.step % cfg.log_every == 0:
                 self._log_train()
             if self.pos.step >= total:
                 return self.pos.batch_in_epoch >= self._steps_per_epoch()
-            if self._stop.requested:  # at a step boundary: the saved state resumes exactly
+            stop, save_due = self.dist.agree(self._stop, self._periodic_save_due())
+            if stop:  # at a step boundary: the saved state resumes exactly
                 return False
-            if self._periodic_save_due():
+            if save_due:
                 self.pos.elapsed_s = time.perf_counter() - self._started
                 self._save_checkpoint()
         return True
@@ -213,14 +240,11 @@ class Trainer:
                     group["lr"] = group["initial_lr"] * factor
 
     def _steps_per_epoch(self) -> int:
-        n, size = len(self.data.train), self.config.batch_size
-        if n > 1 and n % size == 1:
-            n -= 1
-        return math.ceil(n / size)
+        return self.dist.steps_per_epoch(len(self.data.train), self.config.batch_size)
 
     def _check_finite(self) -> None:
         """Diverged: one line naming the first step whose loss was not finite."""
-        bad = int(self._bad_step)
+        bad = int(self.dist.first_bad_step(self._bad_step))
         if bad < 0:
             return
         last = self.run.path / checkpoint.LAST_FILE
@@ -236,8 +260,7 @@ class Trainer:
         if not window:
             return
         record: dict[str, Any] = {"split": "train", "epoch": self.pos.epoch, "step": self.pos.step}
-        for key, values in window.items():
-            value = float(torch.stack([v.float().mean() for v in values]).mean())
+        for key, value in self.dist.window_means(window).items():
             if not math.isfinite(value):
                 raise AezooError(
                     f"training diverged: {key} is {value} at step {self.pos.step}; lower --lr or set --grad-clip"
@@ -262,7 +285,7 @@ class Trainer:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
         self.echo(f"epoch {self.pos.epoch} step {self.pos.step}: val {shown}")
         self._save_checkpoint()
-        if improved:
+        if improved and self.dist.is_writer:
             trainstate.publish_best(self.run.path, self.model, recipe=self.recipe, step=self.pos.step)
 
     # -- the checkpoint --------------------------------------------------------------------------
@@ -271,9 +294,11 @@ class Trainer:
         """Commit one checkpoint (:func:`aezoo.trainstate.save`); a stop asked for meanwhile waits."""
         self._check_finite()
         with self._stop.saving():
-            path = trainstate.save(self)
+            ranks = self.dist.prepare_save(self.model, self.window)  # what rank 0 saves of the others
+            path = trainstate.save(self, ranks) if self.dist.is_writer else None
         self._saved_at = time.monotonic()
-        self.callbacks.call("on_checkpoint", self, path)
+        if path is not None:
+            self.callbacks.call("on_checkpoint", self, path)
 
     def restore(self) -> None:
         """Continue from the run folder's checkpoint (:func:`aezoo.trainstate.restore`)."""
@@ -281,13 +306,16 @@ class Trainer:
         trainstate.restore(self)
 
     def _finish(self) -> None:
-        if not self.run.model_path.exists():
-            raise AezooError(
-                f"the validation loss was never finite, so {self.run.path} has no best model; "
-                f"{checkpoint.LAST_FILE} holds the latest weights: lower --lr or set --grad-clip"
-            )
-        best = checkpoint.load(self.run.model_path, device=self.device)
-        self.model.load_state_dict(best.state_dict())
+        if self.dist.is_writer or self.best_state is None:
+            if not self.run.model_path.exists():
+                raise AezooError(
+                    f"the validation loss was never finite, so {self.run.path} has no best model; "
+                    f"{checkpoint.LAST_FILE} holds the latest weights: lower --lr or set --grad-clip"
+                )
+            best = checkpoint.load(self.run.model_path, device=self.device).state_dict()
+        else:
+            best = self.best_state  # the weights rank 0 reads back from its file
+        self.model.load_state_dict(best)
         record = None
         if self.config.evaluate_test and len(self.data.test):
             metrics = self.evaluate(self.data.test)
@@ -312,6 +340,10 @@ class Trainer:
             pictures = self.model.pictures(inputs, targets)
         for stem, image in pictures.items():
             save_picture(image, self.run.path / f"{stem}.png")
+
+
+def _silent(line: str) -> None:
+    """Where a rank other than 0 says things: nowhere (rank 0 says them once)."""
 
 
 def _require_checkpoint(run: Run) -> None:

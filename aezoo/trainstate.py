@@ -42,8 +42,10 @@ STATE_KEY = "aezoo.trainer_state"
 #: 2: one file (this module); 1: two files (aezoo 0.1).
 CHECKPOINT_FORMAT = 2
 #: Set to ``POINT`` or ``POINT:N`` to kill the process at the Nth pass through a named point of a
-#: save (the crash tests' fault injection; see :func:`crashpoint`).
+#: save, or the end of a step (``step``) (the crash tests' fault injection; see :func:`crashpoint`).
 CRASH_ENV = "AEZOO_CRASH_AT"
+#: With several processes, the rank (torchrun's ``RANK``) that :data:`CRASH_ENV` kills; default: all.
+CRASH_RANK_ENV = "AEZOO_CRASH_RANK"
 
 
 @dataclasses.dataclass
@@ -67,14 +69,16 @@ class SavedState:
     legacy: bool = False
 
 
-def save(trainer: Trainer) -> Path:
+def save(trainer: Trainer, ranks: dict[str, torch.Tensor] | None = None) -> Path:
     """Commit ``trainer``'s checkpoint: its model, optimisers and schedulers, random generators,
     position, unlogged metrics, best weights (when not the latest), every callback's state, the
-    float16 gradient scaler's and the metrics file's length."""
+    float16 gradient scaler's and the metrics file's length; ``ranks``: the other processes' random generators, in a run of several
+    (:meth:`aezoo.distributed.Context.prepare_save`)."""
     pos = trainer.pos
     tensors: dict[str, torch.Tensor] = {
         "rng/torch": torch.get_rng_state(),
         "rng/data_epoch_start": trainer.epoch_generator_state,
+        **(ranks or {}),
     }
     if torch.cuda.is_available():
         for i, state in enumerate(torch.cuda.get_rng_state_all()):
@@ -103,6 +107,7 @@ def save(trainer: Trainer) -> Path:
         "metrics_bytes": metrics.stat().st_size if metrics.exists() else 0,
         "callbacks": trainer.callbacks.state_dict(),
         "grad_scaler": trainer.precision.state_dict(),
+        "world_size": trainer.dist.world_size,
     }
     return write(
         trainer.run.path, trainer.model, recipe=trainer.recipe, step=pos.step, tensors=tensors, info=info
@@ -140,6 +145,13 @@ def restore(trainer: Trainer) -> None:
     position = dict(info["position"])
     position["best_val"] = math.inf if position["best_val"] is None else position["best_val"]
     trainer.pos = Position(**position)
+    trainer.dist.restore_rng(tensors, trainer.config.seed, trainer.pos.step)
+    saved_by = int(info.get("world_size", 1))
+    if saved_by != trainer.dist.world_size:
+        trainer.echo(
+            f"{path.name} was saved by {saved_by} process(es) and continues on {trainer.dist.world_size}: "
+            "the run goes on, but not bit for bit as it would have on the same number"
+        )
     if saved.legacy:
         return
     trainer.callbacks.load_state_dict(info.get("callbacks", {}))
@@ -150,6 +162,8 @@ def restore(trainer: Trainer) -> None:
         trainer.best_state = {k[len("best/") :]: v for k, v in tensors.items() if k.startswith("best/")}
     elif info.get("best") == "latest":
         trainer.best_state = cpu_copy(trainer.model)
+    if not trainer.dist.is_writer:
+        return
     truncate(run_dir / METRICS_FILE, int(info.get("metrics_bytes", 0)))
     if trainer.best_state is not None and published_step(run_dir) != trainer.pos.best_step:
         model = copy.deepcopy(trainer.model)
@@ -304,6 +318,9 @@ def crashpoint(name: str) -> None:
         return
     point, _, nth = wanted.partition(":")
     if point != name:
+        return
+    rank = os.environ.get(CRASH_RANK_ENV)
+    if rank is not None and rank != os.environ.get("RANK", "0"):
         return
     _passes[name] = _passes.get(name, 0) + 1
     if _passes[name] == int(nth or 1):

@@ -40,7 +40,11 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--resume", metavar="RUN", help="continue this run from its last checkpoint")
     p.add_argument("--epochs", type=int)
     p.add_argument("--max-steps", type=int)
-    p.add_argument("--batch-size", type=int)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="examples per step; with several processes the global batch, split among them",
+    )
     p.add_argument("--lr", type=float, help="learning rate")
     p.add_argument("--optimizer")
     p.add_argument("--weight-decay", type=float)
@@ -109,11 +113,22 @@ def add_parsers(sub: Any) -> None:
         help="with --compile: torch.compile's backend (default inductor; aot_eager or eager to debug)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train on N processes of this machine (data-parallel, one GPU each or the CPU; torchrun "
+        "is started for you); for several machines run `torchrun ... -m aezoo train` (README)",
+    )
     p.set_defaults(func=cmd_train)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from aezoo import trainer, training
+    if args.nproc is not None and args.nproc != 1:
+        from aezoo.launch import launch, without_nproc
+
+        return launch(args.nproc, without_nproc(args.argv))
+    from aezoo import distributed, trainer, training
 
     progress = False if args.no_progress else None
     settings: dict[str, Any] = {
@@ -169,7 +184,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
             progress=progress,
         )
-        print(args.resume)
+        if distributed.current().is_writer:
+            print(args.resume)
         return 0
     if args.allow_other_data and not args.config:
         raise AezooError("--allow-other-data goes with --config (a recipe that recorded its data)")
@@ -209,5 +225,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         expect_data=expect,
         recipe_source=str(args.config),
     )
-    print(run.path)
+    if distributed.current().is_writer:
+        print(run.path)
     return 0
