@@ -89,16 +89,17 @@ def _indices(model: AutoEncoder, classes: int, data: Any, where: str) -> dict[st
             "note": f"integer indices: draw each element uniformly from 0 to {classes - 1} (exported without "
             "its training data, so how often each index occurs is unknown)",
         }
-    counts = torch.bincount(_encoded_indices(model, data).flatten(), minlength=classes)[:classes]
+    codes = _encoded_indices(model, data)
+    counts = torch.bincount(codes.flatten(), minlength=classes)[:classes]
     total = int(counts.sum())
     return {
         **sampling,
         "distribution": "empirical",
         "probabilities": [round(float(c) / total, 8) for c in counts],
-        "examples": total,
+        "examples": len(codes),
         "note": f"integer indices from 0 to {classes - 1}: draw each element from `probabilities`, how often "
-        f"each index occurs in {total:,} code elements ({where}); elements of a real code are not independent, "
-        "so a drawn code decodes to a rougher picture than an encoded one",
+        f"each index occurs in the codes of {len(codes):,} examples ({where}); the elements of a real code are "
+        "not independent, so a drawn code decodes to a rougher picture than an encoded one",
     }
 
 

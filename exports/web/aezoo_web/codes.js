@@ -64,7 +64,7 @@ function codeDrawer(sampling, classes) {
     }
     return low;
   };
-  const examples = sampling.examples ? ` in ${sampling.examples.toLocaleString("en")} training code elements` : "";
+  const examples = sampling.examples ? ` in the codes of ${sampling.examples.toLocaleString("en")} training examples` : "";
   return { draw, note: `each cell drawn independently by how often each of the ${classes} codes occurs${examples}` };
 }
 

@@ -118,9 +118,8 @@ def test_the_exported_decoder_takes_integer_codes(tmp_path):
     assert code_in["dtype"] == "int64" and code_in["shape"] == ["batch", 7, 7] and code_in["classes"] == 32
     sampling = code_in["sampling"]
     assert sampling["kind"] == "indices" and sampling["classes"] == 32
-    assert sampling["distribution"] == "empirical" and sum(sampling["probabilities"]) == pytest.approx(
-        1, abs=1e-6
-    )
+    assert sampling["distribution"] == "empirical" and sampling["examples"] == 8
+    assert sum(sampling["probabilities"]) == pytest.approx(1, abs=1e-6)
     assert exported.manifest["models"]["encoder"]["outputs"][0]["dtype"] == "int64"
     codes = exported.encoder(digits(4).numpy())["codes"]
     with torch.no_grad():
@@ -131,6 +130,16 @@ def test_the_exported_decoder_takes_integer_codes(tmp_path):
         np.testing.assert_allclose(exported.parts[variant](codes)["image"], want, atol=0.05)
     with pytest.raises(aezoo.AezooError, match="indices from 0 to 31, got values from 0 to 32"):
         exported.decoder(np.full((1, 7, 7), 32, dtype=np.int64) * (np.arange(49).reshape(1, 7, 7) > 0))
+
+
+def test_without_training_data_a_code_grid_is_drawn_uniformly():
+    from aezoo.onnx.codes import describe_code
+
+    model = aezoo.create("vqvae", **SMOKE).eval()
+    part = describe_code(model, model.export_parts()["decoder"], None, "")
+    sampling = part.inputs[0].sampling
+    assert sampling["kind"] == "indices" and sampling["classes"] == 32
+    assert sampling["distribution"] == "uniform" and "probabilities" not in sampling
 
 
 def test_the_pretrained_entry_holds_to_its_card():
