@@ -91,7 +91,10 @@ class VQVAE(ImageAutoEncoder):
             indices = self.codebook.nearest(z_e)
         return z_e, indices, self.codebook.lookup(indices)
 
-    def _loss_and_codes(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[LossOutput, Any]:
+    def _loss_and_codes(
+        self, inputs: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[LossOutput, tuple[torch.Tensor, torch.Tensor]]:
+        """The loss, and what the codebook's EMA step needs: the detached z_e and its indices."""
         z_e, indices, z_q = self.quantize(inputs)
         straight_through = z_e + (z_q - z_e).detach()  # forward: z_q; backward: the identity to z_e
         logits = self.decoder.logits_of_vectors(straight_through)
