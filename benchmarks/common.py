@@ -67,15 +67,18 @@ def write_result(
     rows: list[dict],
     key: str | None = None,
     finalize: Callable[[list[dict]], None] | None = None,
+    folder: Path | None = None,
     **extra,
 ) -> Path:
-    """Write ``results/NAME.json``. With ``key``, rows of earlier runs whose ``row[key]`` was not
-    measured again are kept (each keeps its own command, date and machine). ``finalize`` may edit
-    the merged rows (say, compare a new row with a kept one). Processes writing the same file at
-    once take turns (a lock file beside it), so runs side by side lose no rows."""
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    with open(RESULTS / f".{name}.lock", "w") as lock:
+    """Write ``results/NAME.json`` (``folder/NAME.json`` with ``folder``). With ``key``, rows of
+    earlier runs whose ``row[key]`` was not measured again are kept (each keeps its own command,
+    date and machine). ``finalize`` may edit the merged rows (say, compare a new row with a kept
+    one). Processes writing the same file at once take turns (a lock file beside it), so runs side
+    by side lose no rows."""
+    folder = RESULTS if folder is None else folder
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    with open(folder / f".{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         _write_rows(path, command, rows, key, finalize, extra)
     return path

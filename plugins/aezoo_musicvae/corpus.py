@@ -192,6 +192,14 @@ def load_bach_chorales(options: DataOptions, argument: str | None = None, bars: 
     return _corpus_splits(dataset, names, melodies, bars, options.split_seed, extra)
 
 
+def load_bach_chorales_4bar(options: DataOptions, argument: str | None = None) -> DataSplits:
+    return load_bach_chorales(options, argument, bars=4)
+
+
+def load_bach_chorales_8bar(options: DataOptions, argument: str | None = None) -> DataSplits:
+    return load_bach_chorales(options, argument, bars=8)
+
+
 def load_bach_chorales_16bar(options: DataOptions, argument: str | None = None) -> DataSplits:
     return load_bach_chorales(options, argument, bars=16)
 
@@ -271,6 +279,14 @@ def load_folk_tunes(options: DataOptions, argument: str | None = None, bars: int
     }
     dataset = "folk-tunes" if bars == 2 else f"folk-tunes-{bars}bar"
     return _corpus_splits(dataset, names, melodies, bars, options.split_seed, extra)
+
+
+def load_folk_tunes_4bar(options: DataOptions, argument: str | None = None) -> DataSplits:
+    return load_folk_tunes(options, argument, bars=4)
+
+
+def load_folk_tunes_8bar(options: DataOptions, argument: str | None = None) -> DataSplits:
+    return load_folk_tunes(options, argument, bars=8)
 
 
 def load_folk_tunes_16bar(options: DataOptions, argument: str | None = None) -> DataSplits:

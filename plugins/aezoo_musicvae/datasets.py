@@ -213,5 +213,13 @@ def load_midi_folder(options: DataOptions, argument: str | None = None, bars: in
     return data
 
 
+def load_midi_folder_4bar(options: DataOptions, argument: str | None = None) -> DataSplits:
+    return load_midi_folder(options, argument, bars=4)
+
+
+def load_midi_folder_8bar(options: DataOptions, argument: str | None = None) -> DataSplits:
+    return load_midi_folder(options, argument, bars=8)
+
+
 def load_midi_folder_16bar(options: DataOptions, argument: str | None = None) -> DataSplits:
     return load_midi_folder(options, argument, bars=16)

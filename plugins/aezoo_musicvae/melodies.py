@@ -108,5 +108,13 @@ def load_melodies(options: DataOptions, argument: str | None = None, bars: int =
     return combine_sources(dataset, source_melodies(options.cache_dir()), bars, options.split_seed)
 
 
+def load_melodies_4bar(options: DataOptions, argument: str | None = None) -> DataSplits:
+    return load_melodies(options, argument, bars=4)
+
+
+def load_melodies_8bar(options: DataOptions, argument: str | None = None) -> DataSplits:
+    return load_melodies(options, argument, bars=8)
+
+
 def load_melodies_16bar(options: DataOptions, argument: str | None = None) -> DataSplits:
     return load_melodies(options, argument, bars=16)

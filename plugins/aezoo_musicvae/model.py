@@ -288,12 +288,13 @@ class MusicVAE(GaussianPrior, AutoEncoder):
         if tokens.ndim != 2 or tokens.shape[1] != self.steps:
             got = f"{tokens.shape[1]}-step" if tokens.ndim == 2 else f"shape {list(tokens.shape)}"
             bars = tokens.shape[1] // STEPS_PER_BAR if tokens.ndim == 2 else "?"
-            datasets = {2: "bach-chorales or midi:PATH", 16: "bach-chorales-16bar or midi-16bar:PATH"}
-            hint = (
-                f"train on {datasets[self.hp.bars]}"
-                if self.hp.bars in datasets
-                else "use a dataset of such windows"
-            )
+            bars_now = self.hp.bars
+            if bars_now == 2:
+                hint = "train on bach-chorales or midi:PATH"
+            elif bars_now in (4, 8, 16):
+                hint = f"train on folk-tunes-{bars_now}bar, bach-chorales-{bars_now}bar or midi-{bars_now}bar:PATH"
+            else:
+                hint = "use a dataset of such windows"
             raise AezooError(
                 f"this musicvae reads {self.hp.bars}-bar windows ({self.steps} steps), got {got} windows; "
                 f"{hint}, or build the model with --set bars={bars}"
