@@ -36,7 +36,7 @@ from aezoo.hparams import HParams, parse_value
 #: The settings a recipe holds.
 RECIPE_KEYS = ("architecture", "hparams", "dataset", "trainer")
 #: What a run's config.json records beside them: read as provenance, never as settings.
-PROVENANCE_KEYS = ("dataset_info", "seed", "device", "versions", "created", "recipe")
+PROVENANCE_KEYS = ("dataset_info", "seed", "device", "processes", "versions", "created", "recipe")
 #: Recipes are small; anything bigger is not one.
 MAX_RECIPE_BYTES = 1 << 20
 

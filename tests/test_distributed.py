@@ -17,6 +17,7 @@ import torch
 import aezoo
 from aezoo.checkpoint import read_metadata
 from aezoo.distributed import Context
+from aezoo.recipes import read_recipe
 from tests.test_crash import _aezoo, _env, _records, _tensors, train_args
 
 #: 3 epochs of 16 steps of 16 examples, a checkpoint every 4 steps (tests/test_crash.py's run).
@@ -72,6 +73,7 @@ def test_two_ranks_learn_as_one_process_survive_a_killed_rank_and_resume_bit_for
     # one run folder, written by rank 0 alone, whose checkpoint a single process loads
     assert sorted(p.name for p in reference.iterdir()) == sorted(p.name for p in single.iterdir())
     assert json.loads((reference / "config.json").read_text())["processes"] == 2
+    assert read_recipe(reference / "config.json").architecture == "dense"  # a recipe like any run's
     model = aezoo.load(reference / "last.safetensors")
     assert _step(reference / "last.safetensors") == 48 and model.architecture == "dense"
 
