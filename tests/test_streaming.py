@@ -183,3 +183,15 @@ def test_a_streamed_midi_run_is_the_in_memory_run_bit_for_bit(midi_folder, tmp_p
         runs[stream] = out
     assert _same(_weights(runs[True]), _weights(runs[False]))
     assert _metrics(runs[True]) == _metrics(runs[False])
+
+
+def test_the_superres_recipe_streamed_reads_the_data_it_was_trained_on(mnist_dir):
+    from aezoo.plugins import load_data
+    from aezoo.recipes import read_recipe
+
+    if not (mnist_dir / "sr" / "train").is_dir():
+        pytest.skip("T91 is not in $AEZOO_DATA/sr/train")
+    recipe = read_recipe(REPO / "plugins" / "aezoo_superres" / "pretrained" / "t91-x2" / "recipe.toml")
+    recorded = recipe.provenance["dataset_info"]
+    found = describe_data(load_data(recipe.dataset, stream=True))
+    assert (found["sizes"], found["fingerprint"]) == (recorded["sizes"], recorded["fingerprint"])
