@@ -25,6 +25,14 @@ TRAIN = train_args(max_steps=48)
 TWO = ["--nproc", "2"]
 
 
+def _on_two(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``aezoo ARGS --nproc 2``; no process may abort as it exits (gloo's threads, when the process
+    group is not destroyed first: "terminate called without an active exception")."""
+    result = _aezoo(*args, *TWO, env=env)
+    assert "terminate called" not in result.stderr and "SIGABRT" not in result.stderr, result.stderr
+    return result
+
+
 def _train_losses(run: Path) -> list[float]:
     return [r["loss"] for r in _records(run) if r["split"] == "train"]
 
@@ -60,7 +68,7 @@ def test_a_global_batch_smaller_than_the_processes_is_one_clear_error():
 def test_two_ranks_learn_as_one_process_survive_a_killed_rank_and_resume_bit_for_bit(mnist_dir, tmp_path):
     single, reference, killed = tmp_path / "single", tmp_path / "reference", tmp_path / "killed"
     assert (done := _aezoo(*TRAIN, "--out", str(single))).returncode == 0, done.stderr
-    done = _aezoo(*TRAIN, *TWO, "--out", str(reference))
+    done = _on_two(*TRAIN, "--out", str(reference))
     assert done.returncode == 0, done.stderr
     assert "on 2 processes (cpu)" in done.stderr and done.stdout.strip() == str(reference)
     assert done.stderr.count("epoch 3 step 48: val") == 1  # rank 0 alone talks
@@ -79,9 +87,7 @@ def test_two_ranks_learn_as_one_process_survive_a_killed_rank_and_resume_bit_for
 
     # rank 1 killed after step 22: rank 0 stops too, in one line; the checkpoint of step 20 stays
     started = time.monotonic()
-    crash = _aezoo(
-        *TRAIN, *TWO, "--out", str(killed), env=_env(AEZOO_CRASH_AT="step:22", AEZOO_CRASH_RANK="1")
-    )
+    crash = _on_two(*TRAIN, "--out", str(killed), env=_env(AEZOO_CRASH_AT="step:22", AEZOO_CRASH_RANK="1"))
     assert time.monotonic() - started < 120
     lines = [line for line in crash.stderr.splitlines() if line.startswith("aezoo: error:")]
     assert crash.returncode == 2 and "Traceback" not in crash.stderr, crash.stderr
@@ -91,7 +97,7 @@ def test_two_ranks_learn_as_one_process_survive_a_killed_rank_and_resume_bit_for
     shutil.copytree(killed, on_one)
 
     # resumed on two processes: the weights, best weights and metrics of the run never killed
-    done = _aezoo("train", "--resume", str(killed), *TWO, "--no-progress")
+    done = _on_two("train", "--resume", str(killed), "--no-progress")
     assert done.returncode == 0, done.stderr
     for name in ("last.safetensors", "model.safetensors"):
         want, got = _tensors(reference / name), _tensors(killed / name)
@@ -122,6 +128,6 @@ def test_a_sigterm_to_the_group_stops_every_rank_at_one_step_and_saves_once(mnis
         process.kill()
     assert process.returncode == 143, stderr
     stopped = [line for line in stderr.splitlines() if line.startswith("stopped at step")]
-    assert len(stopped) == 1 and "Traceback" not in stderr, stderr
+    assert len(stopped) == 1 and "Traceback" not in stderr and "terminate called" not in stderr, stderr
     step = int(stopped[0].split()[3].rstrip(","))
     assert _step(run / "last.safetensors") == step
