@@ -42,6 +42,8 @@ class ModelSource:
     def dataset(self) -> str:
         """The dataset it was trained on (the architecture's default when nothing says)."""
         dataset = self.recipe.get("dataset")
+        if dataset and not isinstance(dataset, str):
+            raise self._damaged(f"its dataset is {dataset!r}, not a name")
         if dataset:
             return dataset
         from aezoo.plugins import registry
@@ -51,7 +53,17 @@ class ModelSource:
     @property
     def seed(self) -> int:
         trainer = self.recipe.get("trainer") or {}
-        return int(trainer.get("seed", self.recipe.get("seed", 0)) or 0)
+        if not isinstance(trainer, dict):
+            raise self._damaged(f"its trainer settings are {trainer!r}, not a table")
+        seed = trainer.get("seed", self.recipe.get("seed", 0)) or 0
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise self._damaged(f"its seed is {seed!r}, not a whole number")
+        return seed
+
+    def _damaged(self, problem: str) -> AezooError:
+        """The recipe a file or run recorded is untrusted input: a malformed one is one line."""
+        where = self.run.path / CONFIG_FILE if self.run is not None else self.weights
+        return AezooError(f"{where}: the recipe it records is damaged ({problem}); restore it or train again")
 
     def output(self, stem: str, out: str | Path | None = None) -> Path:
         """``out`` when given; else ``RUN/stem`` for a run and ``./LABEL-stem`` otherwise."""

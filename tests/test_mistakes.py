@@ -79,6 +79,10 @@ def _craft_files(base: Path, run: Path) -> None:
         "overflow.safetensors", {**metadata, "aezoo.hparams": json.dumps({**hparams, "hidden": [10**21]})}
     )
     weights("deep.safetensors", {**metadata, "aezoo.hparams": json.dumps({**hparams, "hidden": [1] * 10**5})})
+    weights(
+        "recipe-list-dataset.safetensors", {**metadata, "aezoo.recipe": json.dumps({"dataset": ["mnist"]})}
+    )
+    weights("recipe-text-trainer.safetensors", {**metadata, "aezoo.recipe": json.dumps({"trainer": "fast"})})
     weights("wider.safetensors", {**metadata, "aezoo.hparams": json.dumps({**hparams, "hidden": [20000]})})
     weights("badjson.safetensors", {**metadata, "aezoo.hparams": "{latent_dim: 4"})
     weights("range.safetensors", {**metadata, "aezoo.hparams": json.dumps({**hparams, "latent_dim": -1})})
@@ -357,6 +361,12 @@ CLI_MISTAKES = [
     row("weights-with-extra-tensor", on_file("sample", "extra.safetensors"), "unexpected tensor 'spare'"),
     row("weights-claiming-overflow", on_file("sample", "overflow.safetensors"), "cannot be built from these"),
     row("weights-claiming-100k-layers", on_file("sample", "deep.safetensors"), "holds at most 1,024 values"),
+    row(
+        "weights-recipe-bad-dataset",
+        on_file("evaluate", "recipe-list-dataset.safetensors"),
+        "its dataset is ['mnist']",
+    ),
+    row("weights-recipe-bad-trainer", on_file("evaluate", "recipe-text-trainer.safetensors"), "not a table"),
     row("weights-bad-hparams-json", on_file("sample", "badjson.safetensors"), "is not valid JSON"),
     row("weights-hparam-out-of-range", on_file("sample", "range.safetensors"), "'latent_dim' must be"),
     row(
