@@ -179,10 +179,15 @@ def _existing(kind: str) -> Callable[[World, Path], list[str]]:
         elif kind == "export+mine":
             shutil.copytree(w.export, out)
             (out / "notes.txt").write_text("mine\n")
+        elif kind == "export+folder":
+            shutil.copytree(w.export, out)
+            (out / "encoder.onnx").unlink()
+            (out / "encoder.onnx").mkdir()
+            (out / "encoder.onnx" / "mine.txt").write_text("mine\n")
         else:
             out.mkdir()
             (out / "notes.txt").write_text("mine\n")
-        return ["export", str(w.run), "--out", str(out), *(["--force"] if kind == "export+mine" else [])]
+        return ["export", str(w.run), "--out", str(out), *(["--force"] if kind.startswith("export+") else [])]
 
     return setup
 
@@ -449,6 +454,7 @@ CLI_MISTAKES = [
     row("export-into-a-file", _existing("file"), "exists and is not a folder"),
     row("export-into-a-foreign-folder", _existing("folder"), "exists and is not an aezoo export"),
     row("export-over-an-export", _existing("export"), "pass --force"),
+    row("export-force-over-your-folder", _existing("export+folder"), "files it did not write (encoder.onnx)"),
     row("export-force-over-your-files", _existing("export+mine"), "files it did not write (notes.txt)"),
 ]
 
@@ -498,6 +504,23 @@ def test_a_second_writer_of_a_run_is_refused_naming_the_first(world, cli):
         assert snapshot(world.root) == before
     assert status == 2 and len(err.strip().splitlines()) == 1
     assert f"is being written by another aezoo process (PID {os.getpid()})" in err
+
+
+def test_an_export_written_meanwhile_by_another_process_is_not_replaced(world, tmp_path):
+    """``aezoo export --out DIR`` checks DIR again just before moving its export in: one that another
+    process finished there in the meantime stays, and nothing of this one is left behind."""
+    from aezoo.onnx.staging import staged
+
+    out = tmp_path / "out"
+    with pytest.raises(AezooError, match="holds an earlier export; pass --force"), staged(out) as staging:
+        (staging / "encoder.onnx").write_bytes(b"ours")
+        shutil.copytree(world.export, out)  # the other writer finishes first
+    assert snapshot(out) == {str(out / p.relative_to(world.export)): h for p, h in _hashes(world.export)}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no .partial folder left
+
+
+def _hashes(folder: Path) -> list[tuple[Path, str]]:
+    return [(Path(k), v) for k, v in snapshot(folder).items()]
 
 
 # -- the Python API: only AezooError, one line --------------------------------------------------------

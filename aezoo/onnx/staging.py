@@ -45,7 +45,7 @@ def check_destination(out: Path, *, force: bool = False) -> None:
     if not (out / MANIFEST_FILE).is_file():
         raise AezooError(f"{out} exists and is not an aezoo export; choose another --out")
     ours = export_files(out)
-    theirs = sorted(p.name for p in out.iterdir() if p.name not in ours)
+    theirs = sorted(p.name for p in out.iterdir() if p.name not in ours or p.is_symlink() or not p.is_file())
     if theirs:
         raise AezooError(
             f"{out} is an aezoo export holding files it did not write ({', '.join(theirs[:3])}"
