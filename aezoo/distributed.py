@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 
 #: Checkpoint tensors holding rank R's random generators (R >= 1; rank 0's are ``rng/torch``).
 RANK_RNG = "rng/rank/{rank}/{kind}"
-
-
 #: Set by ``aezoo train --nproc`` in its processes: it reports a lost process itself, in one line.
 LAUNCHER_ENV = "AEZOO_LAUNCHER"
 
@@ -46,8 +44,7 @@ class PeerLost(AezooError):
 
 @dataclasses.dataclass(frozen=True)
 class Shard:
-    """One rank's share of an epoch: its ``order`` (its slice of every global batch, in turn) and
-    the size of its slice of a full batch, ``batch_size``."""
+    """One rank's share of an epoch: its slice of every global batch in turn, and a full one's size."""
 
     order: torch.Tensor
     batch_size: int
@@ -57,8 +54,7 @@ class Shard:
     world_size: int = 1
 
     def weight(self, batch: int) -> float:
-        """What this rank's mean loss of global batch ``batch`` counts for, so that the average
-        over ranks is the mean over the whole batch: ``world_size * its examples / all examples``."""
+        """This rank's loss weight in global batch ``batch``: ``world_size * its examples / all``."""
         if self.world_size == 1:
             return 1.0
         size = min(self.global_batch, self.examples - batch * self.global_batch)
@@ -103,6 +99,14 @@ class Context:
             f"--device {name}: several processes train on cpu, or on cuda with one GPU each "
             "(--device auto or cuda)"
         )
+
+    def resume_hint(self) -> str:
+        """What to add to ``aezoo train --resume RUN`` to continue on as many processes."""
+        if not self.active:
+            return ""
+        if int(os.environ.get("LOCAL_WORLD_SIZE", self.world_size)) == self.world_size:
+            return f" --nproc {self.world_size}"
+        return f" under torchrun, on {self.world_size} processes"
 
     def seed_noise(self, seed: int) -> None:
         """Give each rank its own stream of model noise (dropout, sampling): rank 0 keeps the
@@ -201,9 +205,7 @@ class Context:
             gathered = [torch.empty_like(mine) for _ in range(self.world_size)]
             with self._collective():
                 torch.distributed.all_gather(gathered, mine)
-            total = gathered[0]
-            for other in gathered[1:]:
-                total = total + other
+            total = sum(gathered[1:], gathered[0])  # in rank order
             same = torch.stack(gathered).eq(gathered[0]).all(0)
             window[key] = list(torch.where(same, gathered[0], total / self.world_size).unbind())
 
@@ -226,9 +228,7 @@ class Context:
         keys = list(means)  # the same on every rank: the same model's metrics
         mine = torch.tensor([means[k] * (hi - lo) for k in keys], dtype=torch.float64)
         totals = self._gather_cpu(mine)
-        total = totals[0]
-        for other in totals[1:]:
-            total = total + other
+        total = sum(totals[1:], totals[0])  # in rank order
         return {key: float(total[i]) / n for i, key in enumerate(keys)}
 
     # -- the model and the checkpoint -----------------------------------------------------------------

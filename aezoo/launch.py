@@ -40,7 +40,9 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
     # torchrun's own logs (a warning per setting, a report per failure) would bury the one line.
-    logging.getLogger("torch.distributed").setLevel(logging.CRITICAL)
+    for name in [*logging.root.manager.loggerDict, "torch.distributed"]:
+        if name.startswith("torch.distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # torchrun's default, without its warning
     args = torchrun.parse_args(["--standalone", f"--nproc-per-node={nproc}", "--module", "aezoo", *argv])
     os.environ[distributed.LAUNCHER_ENV] = "1"

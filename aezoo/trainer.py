@@ -133,6 +133,7 @@ class Trainer:
                 with contextlib.suppress(OSError, ValueError):  # SIGHUP: the terminal may be gone
                     self.echo(
                         f"stopped at step {self.pos.step}, saved; continue with: aezoo train --resume {self.run.path}"
+                        + self.dist.resume_hint()
                     )
                 raise Stopped(stop.signum or 2)
             if finished_epoch:
