@@ -217,7 +217,13 @@ def measure(
     data = f"melody-windows:{window_file(args.work, source, bars)}"
     started = time.perf_counter()
     run = train_or_resume(args.work / "runs" / key, data, hparams, args)
-    row = {"model": key, **settings, "dataset": data, **evaluate_row(run, args, args.results, key)}
+    row = {
+        "model": key,
+        "series": source,
+        **settings,
+        "dataset": data,
+        **evaluate_row(run, args, args.results, key),
+    }
     row["session_seconds"] = time.perf_counter() - started
     print(
         f"{key}: {row['params']:,} parameters, {row['trained_steps']} steps in {row['train_seconds']:.0f} s | "
@@ -231,8 +237,9 @@ def measure(
 
 
 def plot(results: Path, out: Path) -> Path:
-    """Sampled per-note accuracy against bars, one line per source and decoder (dashed: decoded
-    from another melody's z), from the rows of ``results``."""
+    """Sampled per-note accuracy against bars, one line per series (a source; a GPU run's source,
+    device and width) and decoder (dotted: decoded from another melody's z), from the rows of
+    ``results``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -241,14 +248,13 @@ def plot(results: Path, out: Path) -> Path:
     rows = [r for r in json.loads(results.read_text())["rows"] if "test_sampled_note_accuracy" in r]
     lines: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
-        source = row["model"].removesuffix(f"-{row['bars']}bar-{row['decoder']}")
-        lines.setdefault((source, row["decoder"]), []).append(row)
+        lines.setdefault((row["series"], row["decoder"]), []).append(row)
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-    for (source, decoder), points in sorted(lines.items()):
+    for (series, decoder), points in sorted(lines.items()):
         points.sort(key=lambda r: r["bars"])
         bars = [r["bars"] for r in points]
         (line,) = ax.plot(
-            bars, [r["test_sampled_note_accuracy"] for r in points], "o-", label=f"{decoder} ({source})"
+            bars, [r["test_sampled_note_accuracy"] for r in points], "o-", label=f"{decoder} ({series})"
         )
         ax.plot(bars, [r["z_other_note_accuracy"] for r in points], ":", color=line.get_color(), alpha=0.7)
     ax.set_xscale("log", base=2)

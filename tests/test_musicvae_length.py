@@ -8,6 +8,7 @@ import importlib.util
 import json
 import shutil
 import sys
+import tarfile
 
 import numpy as np
 import pytest
@@ -217,3 +218,34 @@ def test_the_length_benchmark_measures_both_decoders_and_resumes(chorales, tmp_p
         json.loads(line) for line in (work / "runs" / "bach-chorales-2bar-flat" / "metrics.jsonl").open()
     ]
     assert [r["step"] for r in metrics if r["split"] == "train"] == [4, 6]  # resumed, not retrained
+
+
+def test_the_gpu_command_plans_once_and_continues_across_runs(chorales, tmp_path):
+    _, files = chorales
+    work, results = tmp_path / "work", tmp_path / "results"
+    _place(files, work, bars=(2,))
+    gpu = _script("musicvae_gpu")
+    common = ["--smoke", "--widths", "8", "--work", str(work), "--results", str(results)]
+    first = gpu.main([*common, "--session-steps", "2"])  # a short loan: half the steps
+    assert not first["done"] and not (results / "musicvae_length-quick.json").exists()
+    plan = json.loads((work / "plan.json").read_text())
+    assert plan["width"] == 8 and plan["steps"] == 4 and plan["probes"][0]["step_s"]["flat"] > 0
+    assert all(gpu.trained_steps(work / "runs" / f"bach-chorales-{d}") == 2 for d in ("flat", "hierarchical"))
+    second = gpu.main([*common, "--pack", str(tmp_path / "parts")])
+    assert second["done"] and json.loads((work / "plan.json").read_text()) == plan
+    rows = {row["decoder"]: row for row in second["rows"]}
+    assert set(rows) == {"flat", "hierarchical"}
+    for decoder, row in rows.items():
+        assert row["model"] == f"bach-chorales-{decoder}-gpu-w8" and row["trained_steps"] == 4
+        assert row["params"] == plan["params"][decoder] and 0 <= row["z_own_note_accuracy"] <= 1
+        metrics = (work / "runs" / f"bach-chorales-{decoder}" / "metrics.jsonl").read_text().splitlines()
+        assert [json.loads(r)["step"] for r in metrics if '"train"' in r] == [2, 4]  # resumed
+    assert abs(rows["flat"]["params"] - rows["hierarchical"]["params"]) / rows["flat"]["params"] < 0.02
+    (part,) = (tmp_path / "parts").iterdir()
+    with tarfile.open(part) as tar:
+        names = set(tar.getnames())
+    assert {
+        "work/plan.json",
+        "work/data/bach-chorales.npz",
+        "work/runs/bach-chorales-flat/last.safetensors",
+    } <= names
