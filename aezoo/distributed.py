@@ -354,7 +354,7 @@ def reports(error: AezooError) -> bool:
     that it lost the others, and not even that under ``aezoo train --nproc``, which says it."""
     if isinstance(error, PeerLost):
         return not os.environ.get(LAUNCHER_ENV)
-    return current().is_writer
+    return os.environ.get("RANK", "0") == "0"  # torchrun's, even before this process joined the group
 
 
 def launched() -> bool:
