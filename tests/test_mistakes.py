@@ -404,6 +404,16 @@ CLI_MISTAKES = [
         lambda w, tmp: ["interpolate", str(w.run), str(w / "a-folder.png"), str(w / "digit.png")],
         "is a folder; give an image file",
     ),
+    row(
+        "upscale-decompression-bomb",
+        lambda w, tmp: ["upscale", "superres:t91-x2", str(w / "huge.png"), "-o", str(tmp / "x.png")],
+        "is too large to decode",
+    ),
+    row(
+        "upscale-not-an-image",
+        lambda w, tmp: ["upscale", "superres:t91-x2", str(w / "notimage.png"), "-o", str(tmp / "x.png")],
+        "is not an image PIL can read",
+    ),
     # -- recipes ------------------------------------------------------------------------------------
     row("recipe-missing", train_recipe("nosuch.toml"), "does not exist; give a recipe file"),
     row("recipe-is-a-folder", lambda w, tmp: ["train", "--config", str(w.run)], "is a folder"),
