@@ -5,7 +5,7 @@ against bars (issue #14).
     python benchmarks/musicvae_length.py [--source folk-tunes] [--bars 2,4,8,16]
         [--decoders flat,hierarchical] [--steps 3000] [--batch-size 64] [--lr 3e-3] [--width 128]
         [--threads 1] [--work runs/musicvae-length] [--device auto] [--precision fp32] [--compile]
-        [--plot-only] [--smoke]
+        [--tag TEXT] [--plot-only] [--smoke]
 
 For each bars: the dataset (``SOURCE`` at 2 bars, ``SOURCE-Nbar`` longer) is parsed once into a
 window file, ``WORK/data/SOURCE-Nbar.npz`` (aezoo_musicvae.windowfile), and both decoders train on
@@ -28,7 +28,7 @@ LSTM) ``width`` units, the flat decoder as wide as makes the two models' paramet
 - the training cost: steps, seconds, threads, device, precision.
 
 It resumes: a (bars, decoder) whose row is in the results file with the same settings is skipped,
-and an unfinished run continues from its checkpoint in ``WORK/runs`` (``aezoo train --resume``,
+and an unfinished run continues from its checkpoint in ``WORK/runs/KEY-wWIDTH`` (``aezoo train --resume``,
 bit for bit; Ctrl-C saves one). Rows are written to benchmarks/results/musicvae_length.json as each
 finishes, and the plot (benchmarks/results/musicvae_length.png, one line per source and decoder) is
 drawn from that file, so later runs add points. ``--smoke``: tiny models, a few steps, the 2- and
@@ -143,9 +143,14 @@ def train_or_resume(path: Path, dataset: str, hparams: dict[str, Any], args: arg
     if (path / "config.json").exists():
         saved = Run.open(path).config
         arch = aezoo.architecture("musicvae")
-        if saved["dataset"] != dataset or arch.make_hparams(**saved["hparams"]) != arch.make_hparams(
-            **hparams
-        ):
+        trainer = saved["trainer"]
+        same = (
+            saved["dataset"] == dataset
+            and arch.make_hparams(**saved["hparams"]) == arch.make_hparams(**hparams)
+            and (trainer["batch_size"], trainer["lr"], trainer["seed"])
+            == (args.batch_size, args.lr, args.seed)
+        )
+        if not same:
             raise SystemExit(f"{path} holds a run of other settings; remove it or choose another --work")
         from aezoo.training import resume
 
@@ -198,7 +203,7 @@ def measure(
 ) -> dict[str, Any] | None:
     """The row of one (bars, decoder): kept if measured with these settings, else trained (or
     resumed) and evaluated."""
-    key = f"{source}-{bars}bar-{decoder}"
+    key = f"{source}-{bars}bar-{decoder}" + (f"-{args.tag}" if args.tag else "")
     settings = {
         "dataset_source": dataset_name(source, bars),
         "bars": bars,
@@ -216,10 +221,10 @@ def measure(
         return None
     data = f"melody-windows:{window_file(args.work, source, bars)}"
     started = time.perf_counter()
-    run = train_or_resume(args.work / "runs" / key, data, hparams, args)
+    run = train_or_resume(args.work / "runs" / f"{key}-w{hparams['enc_rnn_size'][0]}", data, hparams, args)
     row = {
         "model": key,
-        "series": source,
+        "series": source + (f", {args.tag}" if args.tag else ""),
         **settings,
         "dataset": data,
         **evaluate_row(run, args, args.results, key),
@@ -295,6 +300,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--results", type=Path, default=RESULTS, help="folder of the results file and pictures"
     )
+    parser.add_argument("--tag", default="", help="rows keyed and plotted apart (a short budget, say)")
     parser.add_argument("--force", action="store_true", help="measure again rows kept from earlier runs")
     parser.add_argument("--plot-only", action="store_true", help="draw the plot from the results file")
     parser.add_argument(

@@ -215,7 +215,7 @@ def test_the_length_benchmark_measures_both_decoders_and_resumes(chorales, tmp_p
     assert after["bach-chorales-2bar-flat"]["trained_steps"] == 6
     assert after["bach-chorales-4bar-flat"] == rows["bach-chorales-4bar-flat"]
     metrics = [
-        json.loads(line) for line in (work / "runs" / "bach-chorales-2bar-flat" / "metrics.jsonl").open()
+        json.loads(line) for line in (work / "runs" / "bach-chorales-2bar-flat-w16" / "metrics.jsonl").open()
     ]
     assert [r["step"] for r in metrics if r["split"] == "train"] == [4, 6]  # resumed, not retrained
 
