@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -329,9 +330,9 @@ class Context:
         try:
             yield
         except RuntimeError as exc:
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            detail = re.sub(r"^\[[^\]]*\]\s*", "", str(exc).strip().split("\n")[0]) or type(exc).__name__
             raise PeerLost(
-                f"rank {self.rank} of {self.world_size}: another process of this run stopped ({detail[:200]}); "
+                f"rank {self.rank} of {self.world_size}: another process of this run stopped ({detail[:120]}); "
                 "the run keeps its last checkpoint (resume it with --resume)"
             ) from exc
 
@@ -368,11 +369,13 @@ def start(device: str = "auto") -> Context:
     global _current
     if _current.active or not launched():
         return _current
-    import torch.distributed as dist
-
+    dist = torch.distributed
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     gpu = device in ("auto", "cuda") and torch.cuda.is_available()
+    if gpu and local_rank >= torch.cuda.device_count():
+        raise AezooError(f"process {local_rank} of this machine has no GPU of its own "
+                         f"({torch.cuda.device_count()} here): fewer processes, or --device cpu")  # fmt: skip
     backend = "nccl" if gpu else "gloo"
     try:
         if not dist.is_initialized():
@@ -388,11 +391,9 @@ def start(device: str = "auto") -> Context:
 def finish() -> None:
     """Leave the process group (before the interpreter exits: gloo's threads abort otherwise)."""
     global _current
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
         with contextlib.suppress(RuntimeError, ValueError):
-            dist.destroy_process_group()
+            torch.distributed.destroy_process_group()
     _current = Context()
 
 
