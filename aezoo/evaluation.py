@@ -52,13 +52,21 @@ def flat_codes(
             inputs, _ = model.prepare_batch(to_device(batch, model.device), train=False)
             code = model.encode(inputs)
             code = code[0] if isinstance(code, (tuple, list)) else code
-            if code.ndim != 2:
+            if code.ndim != 2 or not code.is_floating_point():
                 raise AezooError(
-                    f"{model.architecture}'s code is a {code.ndim - 1}-d feature map, not a vector; "
-                    "latent plots need models with vector codes"
+                    f"{model.architecture}'s code is {not_a_vector(code)}; latent plots need models with "
+                    "vector codes"
                 )
             rows.append(code.float().cpu())
     return torch.cat(rows)
+
+
+def not_a_vector(code: torch.Tensor) -> str:
+    """What a code that is not one vector of numbers per example is, for error messages."""
+    if not code.is_floating_point():
+        shape = "×".join(map(str, code.shape[1:]))
+        return f"{shape} integer indices (a codebook's), not a vector of numbers"
+    return f"a {code.ndim - 1}-d feature map, not a vector"
 
 
 def pca_baseline(
@@ -77,9 +85,9 @@ def pca_baseline(
     with torch.no_grad():
         probe = model.encode(probe_inputs)
     probe = probe[0] if isinstance(probe, (tuple, list)) else probe
-    if probe.ndim != 2:
+    if probe.ndim != 2 or not probe.is_floating_point():
         raise AezooError(
-            f"{model.architecture}'s code is a {probe.ndim - 1}-d feature map, not a vector; the PCA "
+            f"{model.architecture}'s code is {not_a_vector(probe)}; the PCA "
             "baseline compares models with vector codes"
         )
     if probe_targets.shape != probe_inputs.shape:

@@ -175,3 +175,24 @@ def test_the_recipe_replays(tmp_path):
     result = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert aezoo.load(out).hparams == aezoo.load("vqvae:mnist").hparams
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        (["interpolate", "vqvae:mnist", "{png}", "{png}"], "integer indices (chosen from a codebook)"),
+        (["plot", "latent", "vqvae:mnist"], "7×7 integer indices (a codebook's)"),
+        (["sample", "vqvae:mnist"], "no prior to sample from"),
+    ],
+)
+def test_what_integer_codes_cannot_do_is_one_line(command, says, tmp_path, capsys, monkeypatch):
+    """Commands that need float codes or a prior refuse a VQ-VAE in one line, exit status 2."""
+    from PIL import Image
+
+    from aezoo.cli import main
+
+    Image.new("L", (28, 28)).save(tmp_path / "digit.png")
+    monkeypatch.chdir(tmp_path)
+    assert main([part.format(png=tmp_path / "digit.png") for part in command]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("aezoo: error: ") and says in err and "\n" not in err
