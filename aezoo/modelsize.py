@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from aezoo.errors import AezooError
 
@@ -48,7 +49,7 @@ def meta_state(arch: Any, hparams: Any, where: str = "") -> MetaState | None:
     architecture's builder cannot run there (it reads tensor values while building). Values its
     builder fails on (a layer too large to address, say) are one :class:`AezooError`."""
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _SkipInitialisation():
             model = arch.build(hparams)
     except AezooError:
         raise
@@ -66,10 +67,35 @@ def meta_state(arch: Any, hparams: Any, where: str = "") -> MetaState | None:
     return MetaState(tensors, frozenset(name for name in state if name not in owned))
 
 
+class _SkipInitialisation(TorchFunctionMode):
+    """Weight initialisation is skipped on meta tensors, which hold no values: some of it (``normal_``)
+    would otherwise import torch's compiler, seconds on a first call, just to do nothing."""
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if func in _RANDOM_FILLS or getattr(func, "__module__", "") == "torch.nn.init":
+            tensor = args[0] if args else kwargs.get("tensor")
+            if isinstance(tensor, torch.Tensor) and tensor.is_meta:
+                return tensor
+        return func(*args, **kwargs)
+
+
+_RANDOM_FILLS = {
+    torch.Tensor.normal_,
+    torch.Tensor.uniform_,
+    torch.Tensor.log_normal_,
+    torch.Tensor.exponential_,
+    torch.Tensor.cauchy_,
+    torch.Tensor.geometric_,
+    torch.Tensor.random_,
+    torch.Tensor.bernoulli_,
+}
+
+
 def _builds_on_meta(arch: Any) -> bool:
     """Whether ``arch`` builds on the meta device with its default hyperparameters."""
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _SkipInitialisation():
             arch.build(arch.make_hparams())
     except Exception:
         return False
