@@ -51,7 +51,12 @@ def create(name: str, *, pretrained: str | None = None, **hparams: Any) -> AutoE
                 f"a pretrained model comes with its own hyperparameters; drop {', '.join(sorted(hparams))}"
             )
         return load(f"{name}:{pretrained}")
-    return architecture(name).build(**hparams)
+    from aezoo.modelsize import check_fits
+
+    arch = architecture(name)
+    values = arch.make_hparams(**hparams)
+    check_fits(arch, values)  # a model larger than this machine's memory is one line, not a crash
+    return arch.build(values)
 
 
 def load(path: str | os.PathLike[str], device: str = "cpu") -> AutoEncoder:

@@ -588,6 +588,11 @@ API_MISTAKES = [
         lambda w, tmp: aezoo.create("dense", latent_dim=0), "'latent_dim' must be", id="create-bad-value"
     ),
     pytest.param(lambda w, tmp: aezoo.create("dense", nosuch=1), "does not exist", id="create-unknown-key"),
+    pytest.param(
+        lambda w, tmp: aezoo.create("dense", hidden=(10**6,) * 3),
+        "has 4,001,638,000,816 parameters (16.0 TB); more than this machine's",
+        id="create-too-big",
+    ),
 ]
 
 
