@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +189,11 @@ def load(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Au
         arch = registry().architecture(name)
     except AezooError as exc:
         dist = metadata.get("aezoo.distribution")
-        if dist and name not in registry().architectures:
+        if (
+            dist
+            and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", dist)
+            and name not in registry().architectures
+        ):
             raise AezooError(
                 f"{path} holds a {name!r} model, whose architecture comes from the {dist!r} distribution, "
                 f"which is not installed here: pip install {dist}"

@@ -516,6 +516,24 @@ def test_a_second_writer_of_a_run_is_refused_naming_the_first(world, cli):
     assert f"is being written by another aezoo process (PID {os.getpid()})" in err
 
 
+def test_info_never_sends_a_files_control_characters_to_the_terminal(world, cli, tmp_path):
+    crafted = tmp_path / "escapes.safetensors"
+    with safe_open(str(world.run / "model.safetensors"), framework="pt") as f:
+        metadata = {k: v for k, v in f.metadata().items() if k != "aezoo.recipe"}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    evil = "\x1b]0;owned\x07\x1b[2J\r"
+    metadata.update({"aezoo.version": evil, "aezoo.distribution": evil, "aezoo.step": evil})
+    save_file(tensors, str(crafted), metadata=metadata)
+    status, out, err = cli("info", str(crafted))
+    assert status == 0, err
+    assert "\x1b" not in out and "\r" not in out and "\x07" not in out
+    assert "architecture from: \\x1b]0;owned\\x07\\x1b[2J\\r" in out  # shown, escaped
+    metadata.update({"aezoo.architecture": "nosuch"})
+    save_file(tensors, str(crafted), metadata=metadata)
+    status, _, err = cli("sample", str(crafted))
+    assert status == 2 and "\x1b" not in err and "pip install" not in err, err
+
+
 def test_an_export_written_meanwhile_by_another_process_is_not_replaced(world, tmp_path):
     """``aezoo export --out DIR`` checks DIR again just before moving its export in: one that another
     process finished there in the meantime stays, and nothing of this one is left behind."""

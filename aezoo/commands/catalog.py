@@ -84,7 +84,8 @@ def info_file(path: Any) -> int:
 
     from aezoo import checkpoint
 
-    metadata = checkpoint.read_metadata(path)
+    # a file's metadata is untrusted: shown with its control characters escaped, never sent to the terminal
+    metadata = {key: printable(value) for key, value in checkpoint.read_metadata(path).items()}
     print(
         f"{path}: a {metadata['aezoo.architecture']!r} model saved by aezoo {metadata.get('aezoo.version', '?')}"
     )
@@ -102,6 +103,12 @@ def info_file(path: Any) -> int:
     print("recipe:")
     print("  " + json.dumps(recipe, indent=2).replace("\n", "\n  "))
     return 0
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on (escape sequences, carriage returns)
+    written as a Python escape instead."""
+    return "".join(c if c.isprintable() or c == "\n" else repr(c)[1:-1] for c in str(text))
 
 
 def cmd_pretrained(args: argparse.Namespace) -> int:
