@@ -1,21 +1,22 @@
 """Training throughput on a GPU: aezoo's trainer against a bare PyTorch loop, per precision.
 
-    python benchmarks/gpu_train.py                 # on the GPU (cuda), about 3-4 minutes
+    python benchmarks/gpu_train.py                 # on the GPU (cuda), about 3 minutes
     python benchmarks/gpu_train.py --smoke         # tiny models on the CPU, seconds (the tests run it)
     python benchmarks/gpu_train.py --device cpu --models conv --modes fp32,bf16   # CPU figures
 
 For each model (``conv`` on MNIST, ``musicvae``: 2-bar melodies) and mode (``fp32`` eager, ``bf16``
-autocast, ``compiled``: torch.compile in fp32, ``compiled-bf16``), the same model (same initial
-weights), the same batches in the same order and the same optimiser run twice: through
+autocast, ``compiled``: torch.compile in fp32; ``compiled-bf16`` on request), the same model (same
+initial weights), the same batches in the same order and the same optimiser run twice: through
 ``aezoo.trainer.Trainer`` (``--precision``/``--compile``: its bookkeeping, the finite-loss check,
 pinned-memory copies) and through a hand-written loop (pinned copy, ``prepare_batch``, the model's
 loss under autocast, backward, step). Examples/s are timed over ``--steps`` steps after ``--warmup``
 untimed ones (which hold torch.compile's compilation, reported apart), with the GPU synchronised at
-both ends. Data: MNIST's training images when ``AEZOO_DATA`` (or the bundled digits) is found for
-conv, else random bytes of its shape; for musicvae always random token sequences of the 2-bar shape
-(``model.example_batch``), and random data for both with --smoke: the speed of a step does not
-depend on the values. Writes a JSON file
-(``--out``, default benchmarks/results/gpu_train.json) and prints a markdown table.
+both ends; ``graphs_compiled`` counts the graphs torch.compile made (the second loop of a mode may
+reuse the first's). Data: MNIST's training images for conv when found (``AEZOO_DATA``, or the
+digits aezoo ships), repeated to fill the steps; random token sequences of the 2-bar shape for
+musicvae (``model.example_batch``); random data for both with ``--smoke``. A step's speed does not
+depend on the values. Writes a JSON file (``--out``, default benchmarks/results/gpu_train.json)
+and prints a markdown table.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def training_split(model: AutoEncoder, name: str, examples: int, *, real: bool) 
             images = data.train.batch(torch.arange(min(len(data.train), examples)))["image"]
             repeats = -(-examples // len(images))
             source = f"MNIST ({data.info.get('source', data.name)}, {len(images)} images)"
-            return TensorSplit({"image": images.repeat(repeats, 1, 1, 1)[:examples]}), source
+            return TensorSplit({"image": images.repeat(repeats, *[1] * (images.ndim - 1))[:examples]}), source
     batch = model.example_batch(examples, torch.Generator().manual_seed(0))
     kind = "random bytes of MNIST's shape" if name == "conv" else "random 2-bar token sequences"
     return TensorSplit({k: v.cpu() for k, v in batch.items()}), kind
@@ -88,6 +89,13 @@ class StepTimer(Callback):
                 self.started, self.warmup_s = now, now - self.setup
             else:
                 self.ended = now
+
+
+def compiled_graphs() -> int:
+    """Graphs torch.compile has compiled in this process so far."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
 
 
 def synchronize(device: torch.device) -> None:
@@ -168,10 +176,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default=None, help="default: cuda (cpu with --smoke)")
     parser.add_argument("--models", default="conv,musicvae")
-    parser.add_argument("--modes", default=None, help="default: fp32,bf16,compiled,compiled-bf16")
-    parser.add_argument("--steps", type=int, default=None, help="timed steps (default 150; 3 with --smoke)")
+    parser.add_argument("--modes", default=None, help="default: fp32,bf16,compiled (compiled-bf16 too)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (default 100; 2 with --smoke)")
     parser.add_argument(
-        "--warmup", type=int, default=None, help="untimed steps first (default 15; 2 with --smoke)"
+        "--warmup", type=int, default=None, help="untimed steps first (default 10; 1 with --smoke)"
     )
     parser.add_argument("--batch-size", type=int, default=None, help="default: per model (8 with --smoke)")
     parser.add_argument(
@@ -185,10 +193,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     smoke = args.smoke
     args.device = torch.device(args.device or ("cpu" if smoke else "cuda"))
-    args.modes = (args.modes or ("fp32,bf16,compiled" if smoke else ",".join(MODES))).split(",")
+    args.modes = (args.modes or "fp32,bf16,compiled").split(",")
     args.models = args.models.split(",")
-    args.steps = args.steps or (2 if smoke else 150)
-    args.warmup = args.warmup or (1 if smoke else 15)
+    args.steps = args.steps or (2 if smoke else 100)
+    args.warmup = args.warmup or (1 if smoke else 10)
     args.backend = args.backend or ("eager" if smoke else "inductor")
     args.out = args.out or RESULTS / ("gpu_train_smoke.json" if smoke else "gpu_train.json")
     unknown = [m for m in args.modes if m not in MODES] + [m for m in args.models if m not in MODELS]
@@ -216,7 +224,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             first, second = (
                 (bare_loop, through_trainer) if len(rows) % 2 == 0 else (through_trainer, bare_loop)
             )
-            results = {fn.__name__: fn(name, hparams, split, batch, mode, args) for fn in (first, second)}
+            results = {}
+            for fn in (first, second):
+                graphs = compiled_graphs()
+                results[fn.__name__] = fn(name, hparams, split, batch, mode, args)
+                results[fn.__name__]["graphs_compiled"] = compiled_graphs() - graphs  # recompiles show here
             rows.append(
                 {"model": name, "mode": mode, "batch": batch, "data": source,
                  "bare": results["bare_loop"], "trainer": results["through_trainer"]}
