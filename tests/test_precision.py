@@ -14,9 +14,13 @@ from safetensors import safe_open
 import aezoo
 from aezoo import training
 from aezoo.cli import main
+from aezoo.data import DataSplits, TensorSplit
 from aezoo.errors import AezooError
+from aezoo.model import Update
 from aezoo.precision import StepPrecision
+from aezoo.runs import Run
 from aezoo.trainconfig import TrainConfig
+from aezoo.trainer import Trainer
 from tests.test_crash import _aezoo, _env, _records, _tensors, train_args
 
 SMALL = {"hidden": (32,), "latent_dim": 4}
@@ -154,3 +158,24 @@ def test_the_gradient_scaler_state_round_trips_through_the_checkpoint_info():
     restored.load_state_dict(state)
     assert restored.scaler.get_scale() == scaler.get_scale() == 2.0**11
     assert restored.scaler.state_dict() == scaler.state_dict()
+
+
+def test_compile_says_once_that_a_training_step_never_calling_loss_runs_uncompiled(tmp_path):
+    arch = aezoo.architecture("dense")
+    model = arch.build(**arch.smoke_hparams)
+
+    def own_step(inputs, targets, step):  # as a model with its own objective might
+        out = type(model).loss(model, inputs, targets, step)
+        yield Update(out.loss, "model", out.logs)
+
+    model.training_step = own_step
+    splits = [TensorSplit(model.example_batch(n, torch.Generator().manual_seed(0))) for n in (24, 8, 8)]
+    config = _config(max_steps=3, batch_size=8, compile=True, compile_backend="eager")
+    lines: list[str] = []
+    Trainer(
+        model, DataSplits("examples", *splits), config, Run(tmp_path), progress=False, echo=lines.append
+    ).fit()
+    said = [line for line in lines if line.startswith("--compile:")]
+    assert said == [
+        "--compile: dense's training_step does not call its loss(), so its training steps run uncompiled"
+    ]
