@@ -451,6 +451,21 @@ CLI_MISTAKES = [
         verify_edited(lambda m, f: m["models"]["encoder"].pop("sha256") and None),
         "'sha256' is a required property",
     ),
+    row(
+        "serve-manifest-names-parent",
+        lambda w, tmp: [
+            "serve",
+            str(_edited_export(w, tmp, lambda m, f: m["models"]["decoder"].update(file="../x.onnx"))),
+            "--port",
+            "0",
+        ],
+        "schema at models/decoder/file",
+    ),
+    row(
+        "serve-a-folder",
+        lambda w, tmp: ["serve", str(w / "a-folder.png"), "--port", "0"],
+        "is neither an export",
+    ),
     row("manifest-not-json", verify_edited(lambda m, f: "{not json"), "is not valid JSON"),
     row("manifest-newer", verify_edited(lambda m, f: m.update(format="aezoo-export/9")), "upgrade aezoo"),
     row("export-symlink-out", verify_edited(_symlink_out), "symbolic link leading out of the export folder"),
