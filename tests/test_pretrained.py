@@ -202,7 +202,7 @@ def test_a_weights_file_writes_into_the_current_folder_too(tmp_path, cli):
         (["sample", "dense:tinny"], "did you mean 'dense:tiny'"),
         (["reconstruct", "dense:tiny2"], "did you mean 'dense:tiny'"),
         (["info", "conv:qqqqqqqqqq"], "no pretrained model 'conv:qqqqqqqqqq'; `aezoo pretrained` lists them all"),
-        (["sample", "vqvae:mnist"], "no architecture 'vqvae' is installed"),
+        (["sample", "pixelcnn:mnist"], "no architecture 'pixelcnn' is installed"),
         (["info", "qwerty:mnist"], "no architecture 'qwerty' is installed; install the plugin that provides it"),
         (["train", "--resume", "dense:tiny"], "dense:tiny is a pretrained model, not a run folder: it has no training history"),
         (["plot", "curves", "dense:tiny"], "dense:tiny is a pretrained model, not a run folder"),
@@ -219,9 +219,11 @@ def test_name_mistakes_are_one_line(tmp_path, register, cli, args, message):
 
 def test_an_entry_whose_architecture_is_missing_says_so(tmp_path, register):
     make_folder(tmp_path / "tiny")
-    register(aezoo.Pretrained.from_folder("vqvae:tiny", tmp_path / "tiny"))
-    with pytest.raises(AezooError, match="vqvae:tiny needs the 'vqvae' architecture, which is not installed"):
-        aezoo.load("vqvae:tiny")
+    register(aezoo.Pretrained.from_folder("pixelcnn:tiny", tmp_path / "tiny"))
+    with pytest.raises(
+        AezooError, match="pixelcnn:tiny needs the 'pixelcnn' architecture, which is not installed"
+    ):
+        aezoo.load("pixelcnn:tiny")
 
 
 def test_a_shipped_file_is_checked_against_its_sha256(tmp_path, register):
@@ -378,16 +380,18 @@ def test_a_pretrained_name_is_arch_colon_tag(name):
 
 
 def test_a_file_from_a_missing_plugin_names_the_distribution_to_install(tmp_path, cli):
-    path = tmp_path / "vqvae.safetensors"
+    path = tmp_path / "pixelcnn.safetensors"
     aezoo.save(aezoo.create("dense", **TINY), path)
     with safe_open(str(path), framework="pt") as f:
         metadata = f.metadata()
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    metadata.update({"aezoo.architecture": "vqvae", "aezoo.distribution": "aezoo-vqvae"})
+    metadata.update({"aezoo.architecture": "pixelcnn", "aezoo.distribution": "aezoo-pixelcnn"})
     save_file(tensors, str(path), metadata=metadata)
-    with pytest.raises(AezooError, match=r"from the 'aezoo-vqvae' distribution.*: pip install aezoo-vqvae$"):
+    with pytest.raises(
+        AezooError, match=r"from the 'aezoo-pixelcnn' distribution.*: pip install aezoo-pixelcnn$"
+    ):
         aezoo.load(path)
     line = one_error_line(*cli("sample", path)[::2])
-    assert line.endswith("pip install aezoo-vqvae")
+    assert line.endswith("pip install aezoo-pixelcnn")
     code, out, _ = cli("info", path)
-    assert code == 0 and "a 'vqvae' model" in out and "architecture from: aezoo-vqvae" in out
+    assert code == 0 and "a 'pixelcnn' model" in out and "architecture from: aezoo-pixelcnn" in out
