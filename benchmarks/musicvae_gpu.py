@@ -23,9 +23,11 @@ restores it). ``--precision bf16`` and ``--compile`` go to the trainer.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import io
 import json
 import math
+import os
 import sys
 import tarfile
 import time
@@ -237,6 +239,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     started = time.monotonic()
+    if importlib.util.find_spec("platformdirs") is None:  # a bare GPU machine: aezoo's folders here
+        os.environ.setdefault("AEZOO_DATA", str(args.work / "data"))
+        os.environ.setdefault("AEZOO_CACHE", str(args.work / "cache"))
     torch.set_num_threads(args.threads)
     torch.set_float32_matmul_precision("high")
     data_file = args.work / "data" / f"{args.source}.npz"
