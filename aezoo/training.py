@@ -68,7 +68,6 @@ def train(
     check_same_data(expect_data, data_info, recipe_source)
     # The thread count is part of what makes a run repeatable: record the one used.
     config = dataclasses.replace(config, threads=config.threads or torch.get_num_threads())
-    torch.set_num_threads(config.threads)
     dist = distributed.start(config.device)  # the processes torchrun started join each other here
     device = dist.device(config.device)
     check_precision(config.precision, device)  # fp16 on a CPU: one line before any folder
@@ -116,7 +115,8 @@ def train(
         torch.manual_seed(config.seed)
         model = arch.build(hp)
         dist.seed_noise(config.seed)
-        return Trainer(model, data, config, run, progress=progress, echo=echo).fit()
+        with torch_threads(config.threads):
+            return Trainer(model, data, config, run, progress=progress, echo=echo).fit()
     except BaseException as exc:
         if locks and not isinstance(exc, Stopped):
             _discard_unsaved(Run(locks[0].folder), keep_folder=existed)
@@ -175,8 +175,6 @@ def resume(
         if lr is not None:
             values["lr"] = lr
         config = TrainConfig.from_dict(values)
-        if config.threads:
-            torch.set_num_threads(config.threads)
         arch = registry().architecture(saved["architecture"])
         saved_hparams = arch.make_hparams(**saved["hparams"])
         check_fits(arch, saved_hparams, training=True, where=str(run.path / CONFIG_FILE))
@@ -200,7 +198,21 @@ def resume(
                 run.write_config(saved)
             if not fresh:
                 trainer.echo(f"resuming {run.path} at step {trainer.pos.step} (epoch {trainer.pos.epoch})")
-        return trainer.fit()
+        with torch_threads(config.threads):
+            return trainer.fit()
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Torch's CPU thread count set to ``threads`` (None: left as it is) and put back after, so a
+    training in a notebook or a test leaves the next one torch's own default."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @contextlib.contextmanager

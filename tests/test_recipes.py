@@ -31,6 +31,25 @@ def one_error_line(err: str) -> str:
     return lines[0]
 
 
+def test_a_run_records_its_thread_count_and_leaves_the_processs_as_it_was(cli, tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    want = 1 if before > 1 else 2
+    code, _, err = cli(
+        "train", "dense", *TINY, "--max-steps", "2", *SMALL, "--threads", want, "--out", tmp_path / "a"
+    )
+    assert code == 0, err
+    assert config(tmp_path / "a")["trainer"]["threads"] == want
+    assert torch.get_num_threads() == before  # the next run's default is torch's, not this run's
+    code, _, err = cli("train", "--resume", tmp_path / "a", "--max-steps", "3", "--no-progress")
+    assert code == 0, err
+    assert torch.get_num_threads() == before
+    code, _, err = cli("train", "dense", *TINY, "--max-steps", "1", *SMALL, "--out", tmp_path / "b")
+    assert code == 0, err
+    assert config(tmp_path / "b")["trainer"]["threads"] == before
+
+
 def test_a_runs_config_replays_bit_exactly(cli, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     code, out, err = cli("train", "dense", *TINY, "--max-steps", "3", *SMALL, "--out", a)
