@@ -127,7 +127,7 @@ def test_twenty_kills_at_random_instants_and_inside_saves_all_resume_bit_for_bit
 
 def test_a_second_writer_is_refused_with_the_pid_that_holds_the_run(mnist_dir, tmp_path):
     run = tmp_path / "run"
-    slow = train_args(max_steps=4000)
+    slow = [*train_args(max_steps=100_000), "--epochs", "10000"]  # still training while the others try
     process = subprocess.Popen(
         [sys.executable, "-m", "aezoo", *slow, "--out", str(run)],
         stderr=subprocess.PIPE,

@@ -19,8 +19,9 @@ from aezoo.streaming import stream_batches
 from tests.conftest import REPO
 
 #: A tiny superres on a 12-image folder: 11 training images, 40 patches of them (5 steps of 8 per
-#: epoch), 3 epochs, a checkpoint every 4 steps and at each epoch's end.
-TRAIN = ["train", "superres", "--set", "features=4", "--set", "depth=1", "--batch-size", "8",
+#: epoch), 3 epochs, a checkpoint every 4 steps and at each epoch's end; one thread in every process
+#: (the killed run's own and pytest's), for the same numbers.
+TRAIN = ["train", "superres", "--set", "features=4", "--set", "depth=1", "--batch-size", "8", "--threads", "1",
          "--limit-train", "40", "--max-steps", "15", "--save-every", "4", "--no-test", "--no-progress"]  # fmt: skip
 
 
