@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -230,7 +231,11 @@ ENTRIES: dict[str, dict[str, Any]] = {
 }
 
 
-def pack(name: str, run_path: str, dtype: str, data_dir: str | None) -> dict[str, Any]:
+def pack(
+    name: str, run_path: str, dtype: str, data_dir: str | None, trained_on: str | None = None
+) -> dict[str, Any]:
+    """Write the entry ``name`` from the run at ``run_path``: weights, recipe and card;
+    ``trained_on`` describes the machine that trained it when that is not this one."""
     spec = ENTRIES[name]
     run = Run.open(run_path)
     config = run.config
@@ -240,8 +245,10 @@ def pack(name: str, run_path: str, dtype: str, data_dir: str | None) -> dict[str
     data = load_data(recipe.dataset or "", data_dir=data_dir)
     # a folder under the data root is named from it, so the recipe works on every machine
     dataset = (recipe.dataset or "").replace(str(data_root(data_dir)), DATA_ROOT_MARK)
+    # "auto": a run trained on a GPU replays on the GPU of whoever replays it, or on their CPU
+    trainer = {**recipe.trainer, "device": "auto"}
     recipe = recipes.Recipe(
-        recipe.architecture, recipe.hparams, dataset, recipe.trainer, {"dataset_info": describe_data(data)}
+        recipe.architecture, recipe.hparams, dataset, trainer, {"dataset_info": describe_data(data)}
     )
     model = checkpoint.load(run.path)
     checkpoint.save(model, folder / "model.safetensors", recipe=recipe.settings(), dtype=dtype)
@@ -266,7 +273,7 @@ def pack(name: str, run_path: str, dtype: str, data_dir: str | None) -> dict[str
             "steps": train[-1]["step"] if train else None,
             "best_step": int(best) if best else None,
             "wall_time": f"{train[-1]['time_s'] / 60:.1f} min" if train else None,
-            "machine": re.sub(r" \(\d+ threads?\)", "", machine()),
+            "machine": re.sub(r" \(\d+ threads?\)", "", trained_on or machine()),
             "threads": recipe.trainer.get("threads"),
             "date": str(config.get("created", ""))[:10],
         },
@@ -375,6 +382,7 @@ def main() -> int:
     p.add_argument("--dtype", default="float16", choices=sorted(checkpoint.STORAGE_DTYPES))
     p.add_argument("--data-dir")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--machine", help="the machine that trained the run (default: this one)")
     sub.add_parser("table")
     p = sub.add_parser("check")
     p.add_argument("names", nargs="*")
@@ -388,9 +396,9 @@ def main() -> int:
         print(table())
         return 0
     started = time.perf_counter()
-    row = pack(args.name, args.run, args.dtype, args.data_dir)
+    row = pack(args.name, args.run, args.dtype, args.data_dir, args.machine)
     row["pack_seconds"] = round(time.perf_counter() - started, 1)
-    write_result("zoo", " ".join(["python", *sys.argv]), [row], key="name")
+    write_result("zoo", shlex.join(["python", *sys.argv]), [row], key="name")
     return 0
 
 

@@ -31,3 +31,33 @@ def test_the_gpu_benchmark_smoke_run_measures_every_model_and_mode(tmp_path, cap
     table = capsys.readouterr().out.splitlines()
     assert table[0].startswith("| model | mode | batch | bare loop (examples/s) | aezoo trainer")
     assert len(table) == 2 + len(rows) and "| musicvae | compiled | 8 |" in table[-1]
+
+
+def test_the_zoo_gpu_script_replays_a_recipe_from_a_bare_checkout_and_bundles_the_run(mnist_dir, tmp_path):
+    """benchmarks/zoo_gpu.py with the built-ins not installed (AEZOO_PLUGINS names none of them):
+    the entry's recipe with the given options, the run brought back in tar parts, whole."""
+    import os
+    import subprocess
+    import sys
+    import tarfile
+
+    import aezoo
+
+    out = tmp_path / "out"
+    env = {**os.environ, "AEZOO_PLUGINS": "nothing"}
+    command = [sys.executable, str(REPO / "benchmarks" / "zoo_gpu.py"), "--bundle", "--device", "cpu",
+               "--out", str(out), "--train", "dense:mnist", "--max-steps 2 --limit-train 64 --limit-eval 32"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert (
+        summary["runs"]["dense:mnist"]["exit"] == 0 and not summary["runs"]["dense:mnist"]["stopped_at_limit"]
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json", "zoo-gpu.tar.00"]
+    with tarfile.open(out / "zoo-gpu.tar.00") as tar:
+        tar.extractall(tmp_path / "back", filter="data")
+    run = tmp_path / "back" / "dense-mnist"
+    config = json.loads((run / "config.json").read_text())
+    assert config["trainer"]["max_steps"] == 2 and config["hparams"]["hidden"] == [512]  # the recipe's
+    assert not (run / ".aezoo-lock").exists()
+    assert aezoo.load(run).architecture == "dense"
