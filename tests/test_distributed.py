@@ -131,3 +131,23 @@ def test_a_sigterm_to_the_group_stops_every_rank_at_one_step_and_saves_once(mnis
     assert len(stopped) == 1 and "Traceback" not in stderr and "terminate called" not in stderr, stderr
     step = int(stopped[0].split()[3].rstrip(","))
     assert _step(run / "last.safetensors") == step
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["train", "dense", "--set", "hiden=3"], "hiden"),
+        (["train", "densee"], "densee"),
+        (["train", "dense", "--lr", "-1"], "lr"),
+        (["train", "--resume", "no-such-run"], "no-such-run"),
+        (["train", "--config", "no-such-recipe.toml"], "no-such-recipe.toml"),
+    ],
+)
+def test_a_mistake_in_a_training_on_several_processes_is_said_before_any_starts(cli, monkeypatch, args, says):
+    def no_launch(*_args, **_kwargs):
+        raise AssertionError("the processes were started")
+
+    monkeypatch.setattr("aezoo.launch.launch", no_launch)
+    code, _, err = cli(*args, *TWO)
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("aezoo: error:") and says in err

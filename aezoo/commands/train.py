@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from aezoo.errors import AezooError
@@ -124,11 +125,23 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    training_job = _prepare(args)  # a mistake in the command is one line before any process starts
     if args.nproc is not None and args.nproc != 1:
         from aezoo.launch import launch, without_nproc
 
         return launch(args.nproc, without_nproc(args.argv))
-    from aezoo import distributed, trainer, training
+    from aezoo import distributed
+
+    path = training_job()
+    if distributed.current().is_writer:
+        print(path)
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> Callable[[], str]:
+    """Check everything the command says that needs no data (the names, the recipe, the values,
+    the run to resume) and return the training to run, which returns the run's folder."""
+    from aezoo import trainer, training
 
     progress = False if args.no_progress else None
     settings: dict[str, Any] = {
@@ -170,23 +183,27 @@ def cmd_train(args: argparse.Namespace) -> int:
         from aezoo.sources import refuse_pretrained
 
         refuse_pretrained(args.resume, "it has no training history to resume (train its recipe instead)")
-        if args.name:
-            from aezoo.runs import Run
+        from aezoo.runs import Run
 
+        if args.name:
             saved = Run.open(args.resume).config.get("architecture")
             if saved != args.name:
                 raise AezooError(f"{args.resume} is a {saved!r} run, not {args.name!r}")
-        training.resume(
-            args.resume,
-            epochs=args.epochs,
-            max_steps=args.max_steps,
-            lr=args.lr,
-            data_dir=args.data_dir,
-            progress=progress,
-        )
-        if distributed.current().is_writer:
-            print(args.resume)
-        return 0
+        else:
+            Run.open(args.resume)  # a folder that is not a run: said before anything starts
+
+        def resume() -> str:
+            training.resume(
+                args.resume,
+                epochs=args.epochs,
+                max_steps=args.max_steps,
+                lr=args.lr,
+                data_dir=args.data_dir,
+                progress=progress,
+            )
+            return str(args.resume)
+
+        return resume
     if args.allow_other_data and not args.config:
         raise AezooError("--allow-other-data goes with --config (a recipe that recorded its data)")
     from aezoo.hparams import parse_assignments
@@ -214,17 +231,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     expect = None
     if args.config and not args.allow_other_data and (not args.dataset or args.dataset == recipe.dataset):
         expect = recipe.provenance.get("dataset_info")
-    run = training.train(
-        arch.name,
-        dataset,
-        hparams=hparams,
-        config=config,
-        out=args.out,
-        data_dir=args.data_dir,
-        progress=progress,
-        expect_data=expect,
-        recipe_source=str(args.config),
-    )
-    if distributed.current().is_writer:
-        print(run.path)
-    return 0
+
+    def train() -> str:
+        run = training.train(
+            arch.name,
+            dataset,
+            hparams=hparams,
+            config=config,
+            out=args.out,
+            data_dir=args.data_dir,
+            progress=progress,
+            expect_data=expect,
+            recipe_source=str(args.config),
+        )
+        return str(run.path)
+
+    return train
