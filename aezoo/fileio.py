@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from aezoo.errors import AezooError
+
 #: Temporary files :func:`atomic_path` writes beside their target: ``.NAME.RANDOM.tmp``.
 TEMP_SUFFIX = ".tmp"
 
@@ -24,8 +26,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     the new file survives a crash or a power cut, and until then the old one is there, whole.
     """
     path = Path(path)
+    _check_folders(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as exc:  # name the file asked for, not the temporary one beside it
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -37,6 +43,15 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _check_folders(path: Path) -> None:
+    """Refuse ``path`` in one line when one of the folders it goes into is a file."""
+    for folder in path.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise AezooError(f"cannot write {path}: {folder} is a file, not a folder")
+            return
 
 
 def fsync_file(path: str | os.PathLike[str]) -> None:

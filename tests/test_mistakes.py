@@ -382,6 +382,11 @@ CLI_MISTAKES = [
     row("weights-newer-format", on_file("sample", "newer.safetensors"), "upgrade aezoo"),
     row("info-garbage-weights", on_file("info", "garbage.safetensors"), "is not a readable safetensors file"),
     row("text-file-as-weights", on_file("sample", "notes.txt"), "is not a weights file"),
+    row(
+        "output-inside-a-file",
+        lambda w, tmp: ["reconstruct", str(w.run), "-o", str(w / "notes.txt" / "x.png")],
+        "notes.txt is a file, not a folder",
+    ),
     row("info-folder-without-weights", on_file("info", "a-folder.png"), "model.safetensors does not exist"),
     row("config-as-weights", lambda w, tmp: ["sample", str(w.run / "config.json")], "is a run's config"),
     row("folder-without-run", lambda w, tmp: ["sample", str(w / "a-folder.png")], "is not a run folder"),
