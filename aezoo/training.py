@@ -150,12 +150,15 @@ def resume(
     epochs: int | None = None,
     max_steps: int | None = None,
     lr: float | None = None,
+    stream: bool | None = None,
+    data_workers: int | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> Run:
     """Continue a run from its checkpoint; ``epochs``/``max_steps`` may extend it and ``lr`` lower
-    (or raise) the learning rate from here on, recorded in its config under ``changes``. A run
+    (or raise) the learning rate from here on, recorded in its config under ``changes``;
+    ``stream``/``data_workers`` change how its data is read (its batches stay the same). A run
     stopped before its first checkpoint starts again from step 0 with its own settings. The
     config is rewritten only when the run actually continues."""
     from aezoo.plugins import registry
@@ -174,6 +177,10 @@ def resume(
             values["max_steps"] = max_steps
         if lr is not None:
             values["lr"] = lr
+        if stream:
+            values["stream"] = True
+        if data_workers is not None:
+            values["data_workers"] = data_workers
         config = TrainConfig.from_dict(values)
         arch = registry().architecture(saved["architecture"])
         saved_hparams = arch.make_hparams(**saved["hparams"])

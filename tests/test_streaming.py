@@ -3,6 +3,7 @@ bit for bit, and an unreadable file in one line naming it."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -96,8 +97,9 @@ def test_a_streamed_run_is_the_in_memory_run_and_resumes_after_a_kill_bit_for_bi
     )  # fmt: skip
     assert result.returncode == -9, result.stderr
     assert len(_metrics(killed)) < len(_metrics(tmp_path / "memory"))
-    code, _, err = cli("train", "--resume", killed, "--no-progress")
+    code, _, err = cli("train", "--resume", killed, "--data-workers", "0", "--no-progress")  # read here now
     assert code == 0 and "resuming" in err
+    assert json.loads((killed / "config.json").read_text())["trainer"]["data_workers"] == 0
     assert _same(_weights(killed), memory)
     assert _metrics(killed) == _metrics(tmp_path / "memory")
 

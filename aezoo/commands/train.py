@@ -171,14 +171,15 @@ def _prepare(args: argparse.Namespace) -> Callable[[], str]:
     }
     if args.resume:
         given = {f"--{k.replace('_', '-')}" for k, v in settings.items() if v is not None}
-        given -= {"--epochs", "--max-steps", "--lr"}
+        given -= {"--epochs", "--max-steps", "--lr", "--stream", "--data-workers"}
         given |= {flag for flag, value in (("--dataset", args.dataset), ("--set", args.assignments),
                                              ("--out", args.out), ("--no-test", args.no_test),
                                              ("--config", args.config)) if value}  # fmt: skip
         if given:
             raise AezooError(
                 f"--resume continues a run with its own settings; drop {', '.join(sorted(given))} "
-                "(only --epochs and --max-steps may extend it, and --lr change its learning rate)"
+                "(only --epochs and --max-steps may extend it, --lr change its learning rate, and "
+                "--stream and --data-workers change how its data is read)"
             )
         from aezoo.sources import refuse_pretrained
 
@@ -198,6 +199,8 @@ def _prepare(args: argparse.Namespace) -> Callable[[], str]:
                 epochs=args.epochs,
                 max_steps=args.max_steps,
                 lr=args.lr,
+                stream=args.stream,
+                data_workers=args.data_workers,
                 data_dir=args.data_dir,
                 progress=progress,
             )
