@@ -69,18 +69,11 @@ def not_a_vector(code: torch.Tensor) -> str:
     return f"a {code.ndim - 1}-d feature map, not a vector"
 
 
-def pca_baseline(
-    model: AutoEncoder, data: DataSplits, split: str = "test", *, seed: int = 2, eps: float = 1e-4
-) -> dict[str, Any]:
-    """Test MSE (and BCE) of the model against PCA with as many components as its code has.
-
-    PCA is fitted on the training split's targets; it reconstructs the same inputs the model sees
-    (noisy ones for a denoiser), projected and clipped to [0, 1], compared with the targets.
-    Applies to models whose code is a vector and whose inputs and targets have one shape.
-    """
-    target = data.split(split)
+def check_pca_baseline(model: AutoEncoder, split: Split) -> int:
+    """The code size of ``model`` when the PCA baseline applies to it (a vector code, inputs and
+    targets of one shape: checked on two examples of ``split``), else an :class:`AezooError`."""
     probe_inputs, probe_targets = model.prepare_batch(
-        to_device(first_examples(target, 2), model.device), train=False
+        to_device(first_examples(split, 2), model.device), train=False
     )
     with torch.no_grad():
         probe = model.encode(probe_inputs)
@@ -94,7 +87,38 @@ def pca_baseline(
         raise AezooError(
             f"{model.architecture}'s inputs and targets differ in shape; the PCA baseline needs x → x"
         )
-    components = probe.shape[1]
+    return int(probe.shape[1])
+
+
+def check_likelihood(model: AutoEncoder) -> None:
+    """An :class:`AezooError` unless ``model`` can estimate its log-likelihood (``--nll``)."""
+    from aezoo.model import LikelihoodModel
+
+    if not isinstance(model, LikelihoodModel):
+        raise AezooError(
+            f"{model.architecture} has no likelihood to estimate: --nll needs a generative model "
+            "with a prior and a decoder likelihood (see `aezoo list`)"
+        )
+
+
+def pca_baseline(
+    model: AutoEncoder,
+    data: DataSplits,
+    split: str = "test",
+    *,
+    seed: int = 2,
+    eps: float = 1e-4,
+    ours: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Test MSE (and BCE) of the model against PCA with as many components as its code has.
+
+    PCA is fitted on the training split's targets; it reconstructs the same inputs the model sees
+    (noisy ones for a denoiser), projected and clipped to [0, 1], compared with the targets.
+    Applies to models whose code is a vector and whose inputs and targets have one shape
+    (:func:`check_pca_baseline`). ``ours``: the model's own metrics on ``split``, when measured.
+    """
+    target = data.split(split)
+    components = check_pca_baseline(model, target)
     _, train = _flat_pairs(model, data.train, seed, limit=20000)
     inputs, targets = _flat_pairs(model, target, seed)
     if components > min(train.shape):
@@ -106,7 +130,8 @@ def pca_baseline(
     pca_mse = float(((recon - targets) ** 2).mean())
     p = recon.clamp(eps, 1 - eps)
     pca_bce = float(-(targets * p.log() + (1 - targets) * (1 - p).log()).mean())
-    ours = evaluate_split(model, target, seed=seed)
+    if ours is None:
+        ours = evaluate_split(model, target, seed=seed)
     return {
         "components": components,
         "model_mse": ours.get("mse", math.nan),
@@ -138,13 +163,7 @@ def log_likelihood(
 ) -> dict[str, float]:
     """Importance-sampled negative log-likelihood in nats per example (models that implement
     ``log_likelihood(inputs, targets, samples)``)."""
-    from aezoo.model import LikelihoodModel
-
-    if not isinstance(model, LikelihoodModel):
-        raise AezooError(
-            f"{model.architecture} has no likelihood to estimate: --nll needs a generative model "
-            "with a prior and a decoder likelihood (see `aezoo list`)"
-        )
+    check_likelihood(model)
     model.eval()
     total, count = 0.0, 0
     with torch.random.fork_rng(), torch.no_grad():

@@ -122,6 +122,33 @@ def test_command_mistakes_are_one_line(runs, args, message):
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("run", "flag", "message"),
+    [("superres", ["--baseline", "pca"], "not a vector"), ("conv", ["--nll"], "no likelihood to estimate")],
+)
+def test_an_evaluation_that_cannot_apply_is_refused_before_any_is_done(
+    runs, monkeypatch, capsys, run, flag, message
+):
+    from aezoo import evaluation
+    from aezoo.cli import main
+
+    def no_evaluation(*args, **kwargs):
+        raise AssertionError("the model was evaluated first")
+
+    monkeypatch.setattr(evaluation, "evaluate_split", no_evaluation)
+    assert main(["evaluate", str(runs[run]), *flag]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_pca_baseline_reports_the_models_own_metrics(runs):
+    result = cli("evaluate", str(runs["conv"]), "--baseline", "pca", "--json", "--limit", "200")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["pca"]["model_mse"] == report["metrics"]["mse"]
+    assert report["pca"]["model_bce"] == report["metrics"]["bce"]
+    assert report["pca"]["pca_mse"] > 0 and report["pca"]["components"] > 0
+
+
 def test_interpolate_between_two_images(runs, tmp_path):
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(a)

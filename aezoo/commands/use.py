@@ -156,6 +156,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise AezooError(f"--limit must be at least 1, got {args.limit}")
         data = data.limited(args.limit, args.limit)
     split = data.split(args.split)
+    if args.nll:  # what cannot be asked of this model is said before minutes of evaluating
+        evaluation.check_likelihood(model)
+    if args.baseline == "pca":
+        evaluation.check_pca_baseline(model, split)
     seed = source.seed + 2
     report: dict[str, Any] = {
         "model": args.run,
@@ -166,7 +170,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     }
     report["metrics"] = evaluation.evaluate_split(model, split, seed=seed)
     if args.baseline == "pca":
-        report["pca"] = evaluation.pca_baseline(model, data, args.split, seed=seed)
+        report["pca"] = evaluation.pca_baseline(model, data, args.split, seed=seed, ours=report["metrics"])
     if args.nll:
         report["nll"] = evaluation.log_likelihood(model, split, samples)
     if args.json:
