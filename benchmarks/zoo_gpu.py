@@ -1,17 +1,18 @@
 """Retrain pretrained entries on a GPU in one short loan: each entry's recipe replayed with longer
 settings, all at once (one process each), every run folder written under ``--out``.
 
-    python benchmarks/zoo_gpu.py --out runs/zoo-gpu --limit-s 220 \\
+    python benchmarks/zoo_gpu.py --out runs/zoo-gpu --limit-s 220 --bundle \\
         --train conv:mnist "--epochs 40" --train vae:mnist-2d "--epochs 300"
 
 Each ``--train NAME "OPTIONS"`` runs ``aezoo train --config RECIPE OPTIONS --device cuda`` (RECIPE:
-the entry's ``recipe.toml``) into ``OUT/ARCH-TAG``. A run still training after ``--limit-s`` seconds is
-stopped as Ctrl-C stops it (a checkpoint at the step boundary; its ``config.json`` says how far it
-was meant to go, so it is not packed as finished). ``OUT/summary.json`` records the machine, each
-run's exit status and time. With ``--bundle``, the run folders and logs then become
+the entry's ``recipe.toml``) into ``OUT/ARCH-TAG``. A run still training after ``--limit-s``
+seconds is stopped as Ctrl-C stops it (a checkpoint at the step boundary; its ``config.json`` says
+how far it was meant to go, so it is not packed as finished). ``OUT/summary.json`` records the
+machine, each run's exit status and time. With ``--bundle``, the run folders and logs then become
 ``OUT/zoo-gpu.tar.NN``, parts of at most 15 MiB (a GPU loan brings back few files, and none
-larger): ``cat OUT/zoo-gpu.tar.* | tar -x -C runs/zoo-gpu`` restores them. Back where the repository lives, ``python benchmarks/zoo.py pack NAME
-OUT/ARCH-TAG --machine "..."`` packs a finished run as the entry (its card names the machine).
+larger): ``cat OUT/zoo-gpu.tar.* | tar -x -C runs/zoo-gpu`` restores them. Back where the
+repository lives, ``python benchmarks/zoo.py pack NAME OUT/ARCH-TAG --machine "..."`` packs a
+finished run as the entry (its card names the machine).
 
 It runs from a bare checkout (aezoo not installed: the built-in plugins are registered from
 ``plugins/``); ``$AEZOO_DATA`` must hold the entries' datasets (``--device cpu`` tries it here).
