@@ -130,11 +130,7 @@ class Trainer:
             self.pos.elapsed_s = time.perf_counter() - self._started
             if stop.requested:
                 self._save_checkpoint()
-                with contextlib.suppress(OSError, ValueError):  # SIGHUP: the terminal may be gone
-                    self.echo(
-                        f"stopped at step {self.pos.step}, saved; continue with: aezoo train --resume {self.run.path}"
-                        + self.dist.resume_hint()
-                    )
+                self._say_stopped()
                 raise Stopped(stop.signum or 2)
             if finished_epoch:
                 self.pos.epoch += 1
@@ -294,12 +290,25 @@ class Trainer:
     def _save_checkpoint(self) -> None:
         """Commit one checkpoint (:func:`aezoo.trainstate.save`); a stop asked for meanwhile waits."""
         self._check_finite()
-        with self._stop.saving():
-            ranks = self.dist.prepare_save(self.model, self.window)  # what rank 0 saves of the others
-            path = trainstate.save(self, ranks) if self.dist.is_writer else None
+        try:
+            with self._stop.saving():
+                ranks = self.dist.prepare_save(self.model, self.window)  # what rank 0 saves of the others
+                path = trainstate.save(self, ranks) if self.dist.is_writer else None
+        except Stopped:  # a signal came during the save, which is whole: the run stops here
+            if self.dist.is_writer:
+                trainstate.publish_if_behind(self)
+            self._say_stopped()
+            raise
         self._saved_at = time.monotonic()
         if path is not None:
             self.callbacks.call("on_checkpoint", self, path)
+
+    def _say_stopped(self) -> None:
+        with contextlib.suppress(OSError, ValueError):  # SIGHUP: the terminal may be gone
+            self.echo(
+                f"stopped at step {self.pos.step}, saved; continue with: aezoo train --resume {self.run.path}"
+                + self.dist.resume_hint()
+            )
 
     def restore(self) -> None:
         """Continue from the run folder's checkpoint (:func:`aezoo.trainstate.restore`)."""

@@ -165,6 +165,13 @@ def restore(trainer: Trainer) -> None:
     if not trainer.dist.is_writer:
         return
     truncate(run_dir / METRICS_FILE, int(info.get("metrics_bytes", 0)))
+    publish_if_behind(trainer)
+
+
+def publish_if_behind(trainer: Trainer) -> None:
+    """Publish ``trainer``'s best weights as ``model.safetensors`` unless they already are there
+    (a kill, or a stop, came between a checkpoint and its publication)."""
+    run_dir = trainer.run.path
     if trainer.best_state is not None and published_step(run_dir) != trainer.pos.best_step:
         model = copy.deepcopy(trainer.model)
         model.load_state_dict(trainer.best_state)

@@ -161,3 +161,51 @@ def test_a_resume_with_nothing_to_do_leaves_the_config_alone(mnist_dir, tmp_path
     result = _aezoo("train", "--resume", str(run), *extra, "--max-steps", "4")
     assert result.returncode == 0 and "nothing to do" in result.stderr
     assert (run / "config.json").read_bytes() == before
+
+
+@pytest.mark.parametrize(("nth_save", "step", "best"), [(2, 8, None), (5, 16, 16)])
+def test_a_stop_signal_during_a_save_stops_after_it_and_says_how_to_continue(
+    mnist_dir, tmp_path, monkeypatch, nth_save, step, best
+):
+    """SIGTERM while a checkpoint is written (the 2nd: mid-epoch; the 5th: the epoch's validation
+    checkpoint, a new best): the save completes, the best weights are published, the run stops
+    there with the line that says how to continue, and the resume ends as the uninterrupted run."""
+    import signal
+
+    import aezoo
+    from aezoo import training, trainstate
+    from aezoo.checkpoint import read_metadata
+    from aezoo.stopping import Stopped
+    from aezoo.trainer import TrainConfig
+
+    real_save, saves = trainstate.save, []
+
+    def save_with_a_signal(trainer, ranks=None):
+        saves.append(trainer.pos.step)
+        if len(saves) == nth_save:
+            os.kill(os.getpid(), signal.SIGTERM)  # handled while the save below runs
+        return real_save(trainer, ranks)
+
+    monkeypatch.setattr(trainstate, "save", save_with_a_signal)
+    run, lines = tmp_path / "run", []
+    config = TrainConfig(max_steps=48, batch_size=16, limit_train=256, limit_eval=64, save_every=4,
+                         device="cpu", threads=1, evaluate_test=False)  # fmt: skip
+    hparams = {"hidden": (16,), "latent_dim": 4}
+    with pytest.raises(Stopped) as stopped:
+        aezoo.train("dense", hparams=hparams, config=config, out=run, progress=False, echo=lines.append)
+    assert stopped.value.exit_code == 143
+    assert "saving a checkpoint: stopping as soon as it is written" in lines
+    assert lines[-1] == f"stopped at step {step}, saved; continue with: aezoo train --resume {run}"
+    assert int(read_metadata(run / "last.safetensors")["aezoo.step"]) == step
+    if best is None:
+        assert not (run / "model.safetensors").exists()
+    else:
+        assert int(read_metadata(run / "model.safetensors")["aezoo.step"]) == best
+    monkeypatch.setattr(trainstate, "save", real_save)
+    training.resume(run, progress=False, echo=lines.append)
+    reference = aezoo.train(
+        "dense", hparams=hparams, config=config, out=tmp_path / "reference", progress=False
+    )
+    for name in ("last.safetensors", "model.safetensors"):
+        want, got = _tensors(reference.path / name), _tensors(run / name)
+        assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want), name
