@@ -186,12 +186,9 @@ def _prepare(args: argparse.Namespace) -> Callable[[], str]:
         refuse_pretrained(args.resume, "it has no training history to resume (train its recipe instead)")
         from aezoo.runs import Run
 
-        if args.name:
-            saved = Run.open(args.resume).config.get("architecture")
-            if saved != args.name:
-                raise AezooError(f"{args.resume} is a {saved!r} run, not {args.name!r}")
-        else:
-            Run.open(args.resume)  # a folder that is not a run: said before anything starts
+        saved = Run.open(args.resume).config.get("architecture")  # not a run: said before anything starts
+        if args.name and saved != args.name:
+            raise AezooError(f"{args.resume} is a {saved!r} run, not {args.name!r}")
 
         def resume() -> str:
             training.resume(
