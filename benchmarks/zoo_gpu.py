@@ -10,8 +10,12 @@ seconds is stopped as Ctrl-C stops it (a checkpoint at the step boundary; its ``
 how far it was meant to go, so it is not packed as finished). ``OUT/summary.json`` records the
 machine, each run's exit status and time. With ``--bundle``, the run folders and logs then become
 ``OUT/zoo-gpu.tar.NN``, parts of at most 15 MiB (a GPU loan brings back few files, and none
-larger): ``cat OUT/zoo-gpu.tar.* | tar -x -C runs/zoo-gpu`` restores them. Back where the
-repository lives, ``python benchmarks/zoo.py pack NAME OUT/ARCH-TAG --machine "..."`` packs a
+larger): ``cat OUT/zoo-gpu.tar.* | tar -x -C runs/zoo-gpu`` restores them.
+
+Loans add up: a run folder already in ``OUT`` (or in parts ``OUT/zoo-gpu.tar.NN`` a previous loan
+brought back, unpacked first) is continued with ``aezoo train --resume OUT/ARCH-TAG OPTIONS``
+(OPTIONS then only extend it: ``--epochs``, ``--max-steps``, ``--lr``), on the device it recorded.
+Back where the repository lives, ``python benchmarks/zoo.py pack NAME OUT/ARCH-TAG --machine "..."`` packs a
 finished run as the entry (its card names the machine).
 
 It runs from a bare checkout (aezoo not installed: the built-in plugins are registered from
@@ -60,8 +64,11 @@ def train_one(name: str, options: str, out: Path, device: str) -> int:
     if "conv" not in registry().architectures:  # a bare checkout
         for plugin in BUILT_INS:
             aezoo.register_plugin(importlib.import_module(f"aezoo_{plugin}"), plugin)
+    run = out / folder_name(name)
+    if (run / "config.json").is_file():  # a previous loan's run: continue it
+        return cli(["train", "--resume", str(run), *shlex.split(options), "--no-progress"])
     argv = ["train", "--config", str(recipe_path(name)), *shlex.split(options)]
-    return cli([*argv, "--device", device, "--no-progress", "--out", str(out / folder_name(name))])
+    return cli([*argv, "--device", device, "--no-progress", "--out", str(run)])
 
 
 def folder_name(name: str) -> str:
@@ -85,6 +92,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for name, _ in args.train:
         recipe_path(name)  # every name checked before anything starts
+    restored = unbundle(args.out)
+    resumed = {name for name, _ in args.train if (args.out / folder_name(name) / "config.json").is_file()}
     started = time.monotonic()
     children = {
         name: subprocess.Popen(
@@ -100,7 +109,7 @@ def main() -> None:
                 options,
             ],
             stdout=subprocess.DEVNULL,
-            stderr=(args.out / f"{folder_name(name)}.log").open("w"),
+            stderr=(args.out / f"{folder_name(name)}.log").open("a"),  # a resumed run's log goes on
         )
         for name, options in args.train
     }
@@ -121,6 +130,7 @@ def main() -> None:
         "runs": {
             name: {
                 "options": options,
+                "resumed": name in resumed,
                 "exit": children[name].returncode,
                 "stopped_at_limit": name in stopped,
                 "seconds": ended[name],
@@ -131,7 +141,31 @@ def main() -> None:
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary, indent=1))
     if args.bundle:
-        bundle(args.out, [folder_name(name) for name, _ in args.train])
+        bundle(args.out, sorted({*restored, *(folder_name(name) for name, _ in args.train)}))
+
+
+def unbundle(out: Path) -> list[str]:
+    """Unpack the parts ``out/zoo-gpu.tar.NN`` a previous loan wrote (then removed), so that its
+    runs continue, and return the run folders they held; a part missing from the sequence is one
+    line, before anything is unpacked."""
+    parts = sorted(out.glob("zoo-gpu.tar.[0-9][0-9]"))
+    if not parts:
+        return []
+    expected = [out / f"zoo-gpu.tar.{index:02d}" for index in range(len(parts))]
+    if parts != expected:
+        raise SystemExit(
+            f"zoo_gpu: the parts in {out} are not zoo-gpu.tar.00 to .{len(parts) - 1:02d} in sequence"
+        )
+    data = b"".join(part.read_bytes() for part in parts)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            folders = sorted({m.name.split("/")[0] for m in tar.getmembers() if "/" in m.name or m.isdir()})
+            tar.extractall(out, filter="data")
+    except tarfile.TarError as error:
+        raise SystemExit(f"zoo_gpu: cannot unpack {parts[0].name}…: {error} (is a part missing?)") from None
+    for part in parts:
+        part.unlink()
+    return folders
 
 
 def bundle(out: Path, names: list[str]) -> None:

@@ -61,3 +61,52 @@ def test_the_zoo_gpu_script_replays_a_recipe_from_a_bare_checkout_and_bundles_th
     assert config["trainer"]["max_steps"] == 2 and config["hparams"]["hidden"] == [512]  # the recipe's
     assert not (run / ".aezoo-lock").exists()
     assert aezoo.load(run).architecture == "dense"
+
+
+def test_the_zoo_gpu_script_continues_a_run_a_previous_loan_brought_back(mnist_dir, tmp_path):
+    """Loans add up: the parts a first run wrote, left in --out, are unpacked and their run is
+    resumed to the longer settings, then bundled again."""
+    import os
+    import subprocess
+    import sys
+    import tarfile
+
+    from aezoo.runs import Run
+
+    out = tmp_path / "out"
+    env = {**os.environ, "AEZOO_PLUGINS": "nothing"}
+    base = [
+        sys.executable,
+        str(REPO / "benchmarks" / "zoo_gpu.py"),
+        "--bundle",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
+
+    def loan(options: str) -> dict:
+        result = subprocess.run([*base, "--train", "dense:mnist", options], capture_output=True, text=True,
+                                env=env, cwd=tmp_path, timeout=300)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return json.loads((out / "summary.json").read_text())["runs"]["dense:mnist"]
+
+    first = loan("--max-steps 2 --limit-train 64 --limit-eval 32")
+    assert not first["resumed"]
+    second = loan("--max-steps 4")
+    assert second["resumed"] and second["exit"] == 0
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json", "zoo-gpu.tar.00"]
+    with tarfile.open(out / "zoo-gpu.tar.00") as tar:
+        tar.extractall(tmp_path / "back", filter="data")
+    run = Run.open(tmp_path / "back" / "dense-mnist")
+    assert run.config["trainer"]["max_steps"] == 4 and run.config["trainer"]["limit_train"] == 64
+    steps = [json.loads(line)["step"] for line in (run.path / "metrics.jsonl").read_text().splitlines()]
+    assert max(steps) == 4
+    log = (tmp_path / "back" / "dense-mnist.log").read_text()
+    assert "resuming" in log and log.count("training dense") == 1  # the first loan's log goes on
+
+    (out / "zoo-gpu.tar.01").write_bytes(b"")  # .00 is missing now: said before anything starts
+    (out / "zoo-gpu.tar.00").unlink()
+    result = subprocess.run([*base, "--train", "dense:mnist", "--max-steps 6"], capture_output=True, text=True,
+                            env=env, cwd=tmp_path, timeout=300)  # fmt: skip
+    assert result.returncode == 1 and "not zoo-gpu.tar.00 to .00 in sequence" in result.stderr
