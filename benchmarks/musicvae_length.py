@@ -5,7 +5,7 @@ against bars (issue #14).
     python benchmarks/musicvae_length.py [--source folk-tunes] [--bars 2,4,8,16]
         [--decoders flat,hierarchical] [--steps 3000] [--batch-size 64] [--lr 3e-3] [--width 128]
         [--threads 1] [--work runs/musicvae-length] [--device auto] [--precision fp32] [--compile]
-        [--tag TEXT] [--plot-only] [--smoke]
+        [--set NAME=VALUE ...] [--tag TEXT] [--force] [--plot-only] [--smoke]
 
 For each bars: the dataset (``SOURCE`` at 2 bars, ``SOURCE-Nbar`` longer) is parsed once into a
 window file, ``WORK/data/SOURCE-Nbar.npz`` (aezoo_musicvae.windowfile), and both decoders train on
@@ -27,9 +27,14 @@ LSTM) ``width`` units, the flat decoder as wide as makes the two models' paramet
   path, then the other original);
 - the training cost: steps, seconds, threads, device, precision.
 
+``--set NAME=VALUE`` changes the recipe of both decoders alike (``--set
+sampling_schedule=inverse_sigmoid --set sampling_rate=500``, say): it needs a ``--tag``, so that
+what is tried is keyed, and plotted, apart from the plain recipe's rows.
+
 It resumes: a (bars, decoder) whose row is in the results file with the same settings is skipped,
 and an unfinished run continues from its checkpoint in ``WORK/runs/KEY-wWIDTH`` (``aezoo train --resume``,
-bit for bit; Ctrl-C saves one). Rows are written to benchmarks/results/musicvae_length.json as each
+bit for bit; Ctrl-C saves one); ``--steps`` larger continues it further. A row kept with other
+settings is replaced only with ``--force`` (else one line says which settings differ). Rows are written to benchmarks/results/musicvae_length.json as each
 finishes, and the plot (benchmarks/results/musicvae_length.png, one line per source and decoder) is
 drawn from that file, so later runs add points. ``--smoke``: tiny models, a few steps, the 2- and
 4-bar chorales, results in musicvae_length-quick.json (seconds; the tests run it on window files
@@ -50,6 +55,7 @@ import torch
 
 import aezoo
 from aezoo.errors import AezooError
+from aezoo.hparams import parse_assignments
 from aezoo.plugins import load_data
 from aezoo.runs import Run
 from aezoo.trainer import TrainConfig
@@ -216,9 +222,16 @@ def measure(
         "precision": args.precision,
     }
     old = kept.get(key)
-    if old is not None and all(old.get(k) == settings[k] for k in SETTINGS) and not args.force:
-        print(f"{key}: measured already ({old['date']}); kept", flush=True)
-        return None
+    if old is not None and not args.force:
+        differ = [k for k in SETTINGS if old.get(k) != settings[k]]
+        if not differ:
+            print(f"{key}: measured already ({old['date']}); kept", flush=True)
+            return None
+        if differ != ["steps"] or old.get("steps", 0) > settings["steps"]:
+            raise SystemExit(
+                f"musicvae_length: the row {key} in the results file was measured with other "
+                f"{', '.join(differ)}; give --tag NAME to keep both, or --force to replace it"
+            )
     data = f"melody-windows:{window_file(args.work, source, bars)}"
     started = time.perf_counter()
     run = train_or_resume(args.work / "runs" / f"{key}-w{hparams['enc_rnn_size'][0]}", data, hparams, args)
@@ -300,6 +313,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--results", type=Path, default=RESULTS, help="folder of the results file and pictures"
     )
+    parser.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a musicvae hyperparameter for both decoders (needs --tag)",
+    )
     parser.add_argument("--tag", default="", help="rows keyed and plotted apart (a short budget, say)")
     parser.add_argument("--force", action="store_true", help="measure again rows kept from earlier runs")
     parser.add_argument("--plot-only", action="store_true", help="draw the plot from the results file")
@@ -307,6 +328,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--smoke", action="store_true", help="tiny models, a few steps, 2 and 4 bars of chorales"
     )
     args = parser.parse_args(argv)
+    if args.assignments and not args.tag:
+        parser.error("--set changes the recipe: give --tag NAME too, so its rows are kept apart")
     smoke = args.smoke
     args.source = args.source or ("bach-chorales" if smoke else "folk-tunes")
     args.bars = [int(b) for b in (args.bars or ("2,4" if smoke else "2,4,8,16")).split(",")]
@@ -333,8 +356,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = args.results / f"{args.name}.json"
     if not args.plot_only:
         z_size = 8 if args.smoke else 64
+        try:
+            changes = parse_assignments(aezoo.architecture("musicvae").hparams, args.assignments)
+        except AezooError as exc:
+            raise SystemExit(f"musicvae_length: {exc}") from None
+        if {"bars", "decoder", "enc_rnn_size", "dec_rnn_size"} & changes.keys():
+            raise SystemExit("musicvae_length: bars, decoders and widths have their own options; not --set")
         for bars in args.bars:
-            sizes = matched_hparams(args.width, bars, z_size, {"free_bits": 4.0} if args.smoke else None)
+            extra = {**({"free_bits": 4.0} if args.smoke else {}), **changes}
+            sizes = matched_hparams(args.width, bars, z_size, extra)
             for decoder in args.decoders:
                 try:
                     row = measure(args, args.source, bars, decoder, sizes[decoder], kept_rows(args))

@@ -220,6 +220,33 @@ def test_the_length_benchmark_measures_both_decoders_and_resumes(chorales, tmp_p
     assert [r["step"] for r in metrics if r["split"] == "train"] == [4, 6]  # resumed, not retrained
 
 
+def test_a_recipe_change_is_tried_under_its_own_tag_and_never_replaces_other_rows(chorales, tmp_path):
+    _, files = chorales
+    work, results = tmp_path / "work", tmp_path / "results"
+    _place(files, work, bars=(2,))
+    length = _script("musicvae_length")
+    common = ["--smoke", "--bars", "2", "--decoders", "flat", "--work", str(work), "--results", str(results)]
+    with pytest.raises(SystemExit) as untagged:  # argparse: a usage line, exit 2
+        length.main([*common, "--set", "sampling_rate=0.5"])
+    assert untagged.value.code == 2
+    with pytest.raises(SystemExit, match="hyperparameter 'sampling_rat' does not exist"):
+        length.main([*common, "--tag", "x", "--set", "sampling_rat=0.5"])
+    with pytest.raises(SystemExit, match="own options"):
+        length.main([*common, "--tag", "x", "--set", "bars=4"])
+    plain = length.main(common)["rows"]
+    tried = length.main([*common, "--tag", "sampled", "--set", "sampling_rate=0.5"])["rows"]
+    rows = {row["model"]: row for row in tried}
+    assert rows["bach-chorales-2bar-flat"] == plain[0]  # the plain recipe's row is kept
+    changed = rows["bach-chorales-2bar-flat-sampled"]
+    assert changed["hparams"]["sampling_rate"] == 0.5 and changed["series"] == "bach-chorales, sampled"
+    assert plain[0]["hparams"]["sampling_rate"] == 0.0
+    # The same key with other settings (a smaller budget) is refused, not overwritten, without --force.
+    before = (results / "musicvae_length-quick.json").read_text()
+    with pytest.raises(SystemExit, match="other steps; give --tag NAME to keep both, or --force"):
+        length.main([*common, "--steps", "2"])
+    assert (results / "musicvae_length-quick.json").read_text() == before
+
+
 def test_the_gpu_command_plans_once_and_continues_across_runs(chorales, tmp_path):
     _, files = chorales
     work, results = tmp_path / "work", tmp_path / "results"
