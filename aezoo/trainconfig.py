@@ -73,6 +73,11 @@ class TrainConfig(HParams):
         "inductor", "The torch.compile backend with compile (inductor; aot_eager or eager to debug)."
     )
 
+    select: str = hparam(
+        "loss",
+        "METRIC[:max]: the validation metric that chooses the best model (model.safetensors, which "
+        "the test figures measure); lower is better unless :max.",
+    )
     early_stop: str | None = hparam(
         None,
         "METRIC:PATIENCE[:max]: stop when the validation METRIC has not improved for PATIENCE epochs "
@@ -84,6 +89,10 @@ class TrainConfig(HParams):
     )
 
     def validate(self) -> None:
+        try:
+            parse_select(self.select)
+        except ValueError as exc:
+            raise self.invalid("select", f"must be METRIC or METRIC:max ({exc})") from None
         if self.early_stop is not None:
             from aezoo.builtin_callbacks import parse_early_stop
 
@@ -98,6 +107,17 @@ class TrainConfig(HParams):
                 raise self.invalid(
                     "device", f"must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}"
                 ) from None
+
+
+def parse_select(spec: str) -> tuple[str, str]:
+    """``METRIC[:min|max]`` → (metric, mode); ``ValueError`` says what is wrong."""
+    metric, _, mode = spec.partition(":")
+    if not metric:
+        raise ValueError("write a validation metric's name, e.g. loss or psnr_y:max")
+    mode = mode or "min"
+    if mode not in ("min", "max"):
+        raise ValueError(f"the direction must be min or max, got {mode!r}")
+    return metric, mode
 
 
 def select_device(name: str = "auto") -> torch.device:

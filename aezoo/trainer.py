@@ -24,7 +24,7 @@ from aezoo.precision import StepPrecision
 from aezoo.runs import CONFIG_FILE, Run
 from aezoo.stopping import Stopped, StopRequests, stop_on_signals
 from aezoo.streaming import stream_batches
-from aezoo.trainconfig import TrainConfig, select_device
+from aezoo.trainconfig import TrainConfig, parse_select, select_device
 
 
 class Trainer:
@@ -274,16 +274,25 @@ class Trainer:
         self.callbacks.call(
             "on_validation", self, {"split": "val", "epoch": self.pos.epoch, "step": self.pos.step, **metrics}
         )
-        loss = metrics.get("loss", math.nan)
-        improved = math.isfinite(loss) and loss < self.pos.best_val
+        improved = self._selected(metrics) < self.pos.best_val
         if improved:
-            self.pos.best_val, self.pos.best_step = loss, self.pos.step
+            self.pos.best_val, self.pos.best_step = self._selected(metrics), self.pos.step
             self.best_state = trainstate.cpu_copy(self.model)
         shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
         self.echo(f"epoch {self.pos.epoch} step {self.pos.step}: val {shown}")
         self._save_checkpoint()
         if improved and self.dist.is_writer:
             trainstate.publish_best(self.run.path, self.model, recipe=self.recipe, step=self.pos.step)
+
+    def _selected(self, metrics: dict[str, float]) -> float:
+        """The score that chooses the best model (``select``; lower is better, inf if not finite)."""
+        metric, mode = parse_select(self.config.select)
+        if metric not in metrics:
+            raise AezooError(
+                f"--select {metric}: validation reports no {metric!r}; it reports {', '.join(metrics)}"
+            )
+        value = metrics[metric] if mode == "min" else -metrics[metric]
+        return value if math.isfinite(value) else math.inf
 
     # -- the checkpoint --------------------------------------------------------------------------
 
@@ -319,7 +328,8 @@ class Trainer:
         if self.dist.is_writer or self.best_state is None:
             if not self.run.model_path.exists():
                 raise AezooError(
-                    f"the validation loss was never finite, so {self.run.path} has no best model; "
+                    f"the validation {parse_select(self.config.select)[0]} was never finite, so {self.run.path} "
+                    "has no best model; "
                     f"{checkpoint.LAST_FILE} holds the latest weights: lower --lr or set --grad-clip"
                 )
             best = checkpoint.load(self.run.model_path, device=self.device).state_dict()

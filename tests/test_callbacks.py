@@ -156,6 +156,42 @@ def test_early_stopping_stops_when_the_metric_stalls_and_a_resume_has_nothing_le
         )
 
 
+def test_the_selected_validation_metric_chooses_the_best_model(mnist_dir, tmp_path):
+    tests = {}
+    for select in ("loss", "bce", "loss:max"):
+        run = aezoo.train(
+            "dense",
+            hparams=TINY,
+            config=config(epochs=4, select=select),
+            out=tmp_path / select,
+            progress=False,
+        )
+        metric, _, mode = select.partition(":")
+        val = run.metrics("val")
+        chosen = (max if mode == "max" else min)(val, key=lambda r: r[metric])
+        tests[select] = run.metrics("test")[-1]
+        assert len(val) == 4 and tests[select]["step"] == chosen["step"]
+        assert run.config["trainer"]["select"] == select
+    # The same training (same seed), another model kept: the worst validation loss tests worse.
+    assert tests["loss:max"]["step"] == 4 and tests["loss"]["step"] > 4
+    assert tests["loss:max"]["loss"] > tests["loss"]["loss"]
+
+
+def test_a_selected_metric_that_validation_does_not_report_is_one_line(mnist_dir, tmp_path):
+    with pytest.raises(AezooError, match=r"setting 'select' must be METRIC or METRIC:max \(the direction"):
+        config(select="loss:up")
+    with pytest.raises(
+        AezooError, match=r"--select psnr: validation reports no 'psnr'; it reports loss, bce"
+    ):
+        aezoo.train(
+            "dense",
+            hparams=TINY,
+            config=config(max_steps=4, select="psnr"),
+            out=tmp_path / "p",
+            progress=False,
+        )
+
+
 def test_killed_and_resumed_with_early_stopping_and_tensorboard_it_ends_as_if_never_stopped(
     mnist_dir, tmp_path
 ):

@@ -79,6 +79,11 @@ def add_parsers(sub: Any) -> None:
         help="also save a checkpoint when M minutes have passed since the last (default 10)",
     )
     p.add_argument(
+        "--select",
+        metavar="METRIC[:max]",
+        help="the validation metric that chooses the best model (default loss; psnr_y:max)",
+    )
+    p.add_argument(
         "--early-stop",
         metavar="METRIC:PATIENCE",
         help="stop when val METRIC has not improved for PATIENCE epochs (loss:3; psnr_y:5:max)",
@@ -159,6 +164,7 @@ def _prepare(args: argparse.Namespace) -> Callable[[], str]:
         "limit_train": args.limit_train,
         "limit_eval": args.limit_eval,
         "save_every": args.save_every,
+        "select": args.select,
         "early_stop": args.early_stop,
         "tensorboard": args.tensorboard,
         "callbacks": tuple(args.callbacks) if args.callbacks else None,
