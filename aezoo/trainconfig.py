@@ -73,6 +73,11 @@ class TrainConfig(HParams):
         "inductor", "The torch.compile backend with compile (inductor; aot_eager or eager to debug)."
     )
 
+    init_from: str | None = hparam(
+        None,
+        "A run folder, weights file or pretrained name whose weights start the model (a warm start: "
+        "same architecture and tensor shapes; the optimiser and the step count start fresh).",
+    )
     select: str = hparam(
         "loss",
         "METRIC[:max]: the validation metric that chooses the best model (model.safetensors, which "

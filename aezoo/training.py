@@ -33,6 +33,7 @@ from aezoo.runs import CONFIG_FILE, METRICS_FILE, Run, new_run_dir
 from aezoo.stopping import Stopped
 from aezoo.trainconfig import TrainConfig
 from aezoo.trainer import Trainer, _require_checkpoint
+from aezoo.warmstart import initial_weights
 
 
 def train(
@@ -73,6 +74,7 @@ def train(
     check_precision(config.precision, device)  # fp16 on a CPU: one line before any folder
     if config.compile:
         check_compile_backend(config.compile_backend)
+    init_state = initial_weights(config.init_from, arch, hp) if config.init_from else None
     existed = out is not None and Path(out).expanduser().exists()
     locks: list[RunLock] = []  # rank 0's: the one process that writes the run folder
 
@@ -114,6 +116,8 @@ def train(
         run = Run(dist.from_writer(claim))
         torch.manual_seed(config.seed)
         model = arch.build(hp)
+        if init_state is not None:
+            model.load_state_dict(init_state)
         dist.seed_noise(config.seed)
         with torch_threads(config.threads):
             return Trainer(model, data, config, run, progress=progress, echo=echo).fit()

@@ -79,6 +79,11 @@ def add_parsers(sub: Any) -> None:
         help="also save a checkpoint when M minutes have passed since the last (default 10)",
     )
     p.add_argument(
+        "--init-from",
+        metavar="MODEL",
+        help="start from this run's, file's or pretrained model's weights (same sizes; a fresh optimiser)",
+    )
+    p.add_argument(
         "--select",
         metavar="METRIC[:max]",
         help="the validation metric that chooses the best model (default loss; psnr_y:max)",
@@ -164,6 +169,7 @@ def _prepare(args: argparse.Namespace) -> Callable[[], str]:
         "limit_train": args.limit_train,
         "limit_eval": args.limit_eval,
         "save_every": args.save_every,
+        "init_from": args.init_from,
         "select": args.select,
         "early_stop": args.early_stop,
         "tensorboard": args.tensorboard,

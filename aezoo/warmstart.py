@@ -1,0 +1,47 @@
+"""Warm starts: a new run whose model begins from another model's weights (``--init-from``): a
+run folder, a weights file or a pretrained name. The optimiser, schedule and step start fresh; the
+weights must fit the new model exactly (same architecture, same tensor names and shapes), so
+hyperparameters that only change lengths or losses (a musicvae's ``bars``, a VAE's ``beta``) may
+differ, while a different width is refused in one line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from aezoo.errors import AezooError
+from aezoo.modelsize import meta_state
+
+
+def initial_weights(spec: str, arch: Any, hparams: Any) -> dict[str, torch.Tensor]:
+    """The state of the model ``spec`` names, checked against the ``arch`` model ``hparams`` build."""
+    import aezoo
+
+    try:
+        source = aezoo.load(spec)
+    except AezooError as exc:
+        raise AezooError(f"--init-from {spec}: {exc}") from None
+    if source.architecture != arch.name:
+        raise AezooError(
+            f"--init-from {spec} holds a {source.architecture!r} model; this run trains {arch.name!r}"
+        )
+    state = source.state_dict()
+    expected = meta_state(arch, hparams)
+    if expected is not None:
+        wanted = {name: shape for name, (shape, _) in expected.tensors.items()}
+        have = {name: tuple(value.shape) for name, value in state.items()}
+        problems = [f"{n} is missing" for n in wanted if n not in have]
+        problems += [f"{n} is not in this model" for n in have if n not in wanted]
+        problems += [
+            f"{n} is {list(have[n])} there, {list(wanted[n])} here"
+            for n in wanted
+            if n in have and have[n] != wanted[n]
+        ]
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise AezooError(
+                f"--init-from {spec}: its weights do not fit this {arch.name} model: {problems[0]}{more}; "
+                "the sizes in --set must match the source's"
+            )
+    return state
