@@ -232,6 +232,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.name = "musicvae_length-quick" if smoke else "musicvae_length"
     # what musicvae_length's training and evaluation read
     args.seed, args.save_minutes, args.limit_eval = 0, 0.5, 16 if smoke else None
+    args.init_from = None  # a GPU run starts fresh
     args.pairs = 4 if smoke else args.pairs
     return args
 

@@ -29,7 +29,10 @@ LSTM) ``width`` units, the flat decoder as wide as makes the two models' paramet
 
 ``--set NAME=VALUE`` changes the recipe of both decoders alike (``--set
 sampling_schedule=inverse_sigmoid --set sampling_rate=500``, say): it needs a ``--tag``, so that
-what is tried is keyed, and plotted, apart from the plain recipe's rows.
+what is tried is keyed, and plotted, apart from the plain recipe's rows. ``--init-from RUN`` (with
+``{decoder}`` in it, say ``WORK/runs/folk-tunes-2bar-{decoder}-TAG-w128``) starts each decoder from
+a trained run's weights: a curriculum from short windows to long ones (the sizes do not depend on
+the bars); the row records the source and its steps (``init_steps``), part of the budget.
 
 It resumes: a (bars, decoder) whose row is in the results file with the same settings is skipped,
 and an unfinished run continues from its checkpoint in ``WORK/runs/KEY-wWIDTH`` (``aezoo train --resume``,
@@ -73,7 +76,9 @@ RECIPE: dict[str, Any] = {
 }
 DECODERS = ("flat", "hierarchical")
 #: The row fields that must match for a kept row to count as this run's.
-SETTINGS = ("dataset_source", "bars", "decoder", "hparams", "steps", "batch_size", "lr", "seed", "precision")
+SETTINGS = (
+    "dataset_source", "bars", "decoder", "hparams", "steps", "batch_size", "lr", "seed", "precision", "init_from"
+)  # fmt: skip
 
 
 def dataset_name(source: str, bars: int) -> str:
@@ -121,6 +126,16 @@ def window_file(work: Path, source: str, bars: int) -> Path:
     return path
 
 
+def init_source(template: str | None, decoder: str) -> str | None:
+    """The run a decoder starts from (``--init-from``, ``{decoder}`` filled in), checked to exist."""
+    if template is None:
+        return None
+    path = Path(template.replace("{decoder}", decoder))
+    if not (path / "model.safetensors").exists():
+        raise SystemExit(f"musicvae_length: --init-from {path} is not a trained run (no model.safetensors)")
+    return str(path)
+
+
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The trainer's settings; ``precision`` and ``compile`` where this aezoo's trainer has them."""
     values: dict[str, Any] = {
@@ -133,6 +148,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         "device": args.device,
         "save_minutes": args.save_minutes,
         "limit_eval": args.limit_eval,
+        "init_from": args.init_from,
     }
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     if "precision" in fields:
@@ -153,8 +169,8 @@ def train_or_resume(path: Path, dataset: str, hparams: dict[str, Any], args: arg
         same = (
             saved["dataset"] == dataset
             and arch.make_hparams(**saved["hparams"]) == arch.make_hparams(**hparams)
-            and (trainer["batch_size"], trainer["lr"], trainer["seed"])
-            == (args.batch_size, args.lr, args.seed)
+            and (trainer["batch_size"], trainer["lr"], trainer["seed"], trainer.get("init_from"))
+            == (args.batch_size, args.lr, args.seed, args.init_from)
         )
         if not same:
             raise SystemExit(f"{path} holds a run of other settings; remove it or choose another --work")
@@ -220,6 +236,7 @@ def measure(
         "lr": args.lr,
         "seed": args.seed,
         "precision": args.precision,
+        "init_from": args.init_from,
     }
     old = kept.get(key)
     if old is not None and not args.force:
@@ -233,6 +250,9 @@ def measure(
                 f"{', '.join(differ)}; give --tag NAME to keep both, or --force to replace it"
             )
     data = f"melody-windows:{window_file(args.work, source, bars)}"
+    if args.init_from:  # the steps its weights had before this run's: part of the budget
+        metrics = Run(Path(args.init_from)).metrics("train")
+        settings["init_steps"] = max((r["step"] for r in metrics), default=0)
     started = time.perf_counter()
     run = train_or_resume(args.work / "runs" / f"{key}-w{hparams['enc_rnn_size'][0]}", data, hparams, args)
     row = {
@@ -321,6 +341,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="a musicvae hyperparameter for both decoders (needs --tag)",
     )
+    parser.add_argument(
+        "--init-from",
+        metavar="RUN",
+        help="each decoder starts from this run's weights ({decoder} filled in; a curriculum); needs --tag",
+    )
     parser.add_argument("--tag", default="", help="rows keyed and plotted apart (a short budget, say)")
     parser.add_argument("--force", action="store_true", help="measure again rows kept from earlier runs")
     parser.add_argument("--plot-only", action="store_true", help="draw the plot from the results file")
@@ -328,8 +353,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--smoke", action="store_true", help="tiny models, a few steps, 2 and 4 bars of chorales"
     )
     args = parser.parse_args(argv)
-    if args.assignments and not args.tag:
-        parser.error("--set changes the recipe: give --tag NAME too, so its rows are kept apart")
+    if (args.assignments or args.init_from) and not args.tag:
+        parser.error(
+            "--set and --init-from change the recipe: give --tag NAME too, so its rows are kept apart"
+        )
     smoke = args.smoke
     args.source = args.source or ("bach-chorales" if smoke else "folk-tunes")
     args.bars = [int(b) for b in (args.bars or ("2,4" if smoke else "2,4,8,16")).split(",")]
@@ -362,10 +389,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             raise SystemExit(f"musicvae_length: {exc}") from None
         if {"bars", "decoder", "enc_rnn_size", "dec_rnn_size"} & changes.keys():
             raise SystemExit("musicvae_length: bars, decoders and widths have their own options; not --set")
+        template = args.init_from
         for bars in args.bars:
             extra = {**({"free_bits": 4.0} if args.smoke else {}), **changes}
             sizes = matched_hparams(args.width, bars, z_size, extra)
             for decoder in args.decoders:
+                args.init_from = init_source(template, decoder)
                 try:
                     row = measure(args, args.source, bars, decoder, sizes[decoder], kept_rows(args))
                 except AezooError as exc:

@@ -247,6 +247,27 @@ def test_a_recipe_change_is_tried_under_its_own_tag_and_never_replaces_other_row
     assert (results / "musicvae_length-quick.json").read_text() == before
 
 
+def test_a_curriculum_starts_each_longer_decoder_from_its_shorter_run(chorales, tmp_path):
+    _, files = chorales
+    work, results = tmp_path / "work", tmp_path / "results"
+    _place(files, work)
+    length = _script("musicvae_length")
+    common = ["--smoke", "--work", str(work), "--results", str(results)]
+    length.main([*common, "--bars", "2", "--tag", "short"])
+    short = str(work / "runs" / "bach-chorales-2bar-{decoder}-short-w16")
+    with pytest.raises(SystemExit) as untagged:
+        length.main([*common, "--bars", "4", "--init-from", short])
+    assert untagged.value.code == 2
+    with pytest.raises(SystemExit, match="is not a trained run"):
+        length.main([*common, "--bars", "4", "--tag", "c", "--init-from", str(tmp_path / "none-{decoder}")])
+    rows = length.main([*common, "--bars", "4", "--tag", "curriculum", "--init-from", short])["rows"]
+    for decoder in ("flat", "hierarchical"):
+        row = next(r for r in rows if r["model"] == f"bach-chorales-4bar-{decoder}-curriculum")
+        assert row["init_from"] == short.replace("{decoder}", decoder) and row["init_steps"] == 4
+        run = aezoo.load(work / "runs" / f"bach-chorales-4bar-{decoder}-curriculum-w16")
+        assert run.hparams.bars == 4
+
+
 def test_the_gpu_command_plans_once_and_continues_across_runs(chorales, tmp_path):
     _, files = chorales
     work, results = tmp_path / "work", tmp_path / "results"
