@@ -177,6 +177,21 @@ def test_the_selected_validation_metric_chooses_the_best_model(mnist_dir, tmp_pa
     assert tests["loss:max"]["loss"] > tests["loss"]["loss"]
 
 
+def test_a_resumed_run_keeps_choosing_by_its_selected_metric(mnist_dir, tmp_path):
+    from aezoo.training import resume
+
+    whole = aezoo.train(
+        "dense", hparams=TINY, config=config(epochs=4, select="bce:max"), out=tmp_path / "w", progress=False
+    )
+    halves = aezoo.train(
+        "dense", hparams=TINY, config=config(epochs=2, select="bce:max"), out=tmp_path / "h", progress=False
+    )
+    resume(halves.path, epochs=4, progress=False)
+    assert [r["bce"] for r in halves.metrics("val")] == [r["bce"] for r in whole.metrics("val")]
+    assert halves.metrics("test")[-1] == whole.metrics("test")[-1]
+    assert whole.metrics("test")[-1]["step"] == max(whole.metrics("val"), key=lambda r: r["bce"])["step"]
+
+
 def test_a_selected_metric_that_validation_does_not_report_is_one_line(mnist_dir, tmp_path):
     with pytest.raises(AezooError, match=r"setting 'select' must be METRIC or METRIC:max \(the direction"):
         config(select="loss:up")
