@@ -160,8 +160,7 @@ class ExportServer(ThreadingHTTPServer):
         ort: Path | None = None,
         echo: Echo | None = None,
     ) -> None:
-        if not 0 <= port <= 65535:
-            raise AezooError(f"--port must be between 0 and 65535 (0 picks a free one), got {port}")
+        check_port(port)
         page = page or page_dir()
         self.export_dir = Path(export_dir).expanduser()
         self.table = routes(self.export_dir, page, ort or ort_dir(page))
@@ -361,6 +360,11 @@ def _terminate_as_exit() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous_int)
 
 
+def check_port(port: int) -> None:
+    if not 0 <= port <= 65535:
+        raise AezooError(f"--port must be between 0 and 65535 (0 picks a free one), got {port}")
+
+
 def serve(
     spec: str,
     *,
@@ -372,6 +376,7 @@ def serve(
     """Serve the page for ``spec`` (an export folder, or a run, file or pretrained name exported on
     the fly) until interrupted or ``server.shutdown()``; the temporary export is removed on the way
     out. ``started`` gets the running server (default: print its URL)."""
+    check_port(port)  # the user's own mistake first, then what the machine lacks
     page = page_dir()
     ort = ort_dir(page)  # both checked before a possibly long export
     with _terminate_as_exit(), export_folder(spec, echo) as (folder, temporary):
