@@ -274,9 +274,10 @@ class Trainer:
         self.callbacks.call(
             "on_validation", self, {"split": "val", "epoch": self.pos.epoch, "step": self.pos.step, **metrics}
         )
-        improved = self._selected(metrics) < self.pos.best_val
+        score = self._selected(metrics)
+        improved = score < self.pos.best_val
         if improved:
-            self.pos.best_val, self.pos.best_step = self._selected(metrics), self.pos.step
+            self.pos.best_val, self.pos.best_step = score, self.pos.step
             self.best_state = trainstate.cpu_copy(self.model)
         shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
         self.echo(f"epoch {self.pos.epoch} step {self.pos.step}: val {shown}")
