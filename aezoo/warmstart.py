@@ -16,10 +16,16 @@ from aezoo.modelsize import meta_state
 
 def initial_weights(spec: str, arch: Any, hparams: Any) -> dict[str, torch.Tensor]:
     """The state of the model ``spec`` names, checked against the ``arch`` model ``hparams`` build."""
-    import aezoo
+    from pathlib import Path
+
+    from aezoo import checkpoint, pretrained
+    from aezoo.registry import is_pretrained_name
 
     try:
-        source = aezoo.load(spec)
+        path = Path(spec).expanduser()
+        if not path.exists() and is_pretrained_name(spec):
+            path = pretrained.weights_path(pretrained.entry(spec))
+        source = checkpoint.load(path)
     except AezooError as exc:
         raise AezooError(f"--init-from {spec}: {exc}") from None
     if source.architecture != arch.name:
