@@ -1,7 +1,7 @@
 """Warm starts: a new run whose model begins from another model's weights (``--init-from``): a
 run folder, a weights file or a pretrained name. The optimiser, schedule and step start fresh; the
 weights must fit the new model exactly (same architecture, same tensor names and shapes), so
-hyperparameters that only change lengths or losses (a musicvae's ``bars``, a VAE's ``beta``) may
+hyperparameters that only change lengths or losses (a sequence length, a loss weight) may
 differ, while a different width is refused in one line."""
 
 from __future__ import annotations
