@@ -36,7 +36,16 @@ from aezoo.hparams import HParams, parse_value
 #: The settings a recipe holds.
 RECIPE_KEYS = ("architecture", "hparams", "dataset", "trainer")
 #: What a run's config.json records beside them: read as provenance, never as settings.
-PROVENANCE_KEYS = ("dataset_info", "seed", "device", "processes", "versions", "created", "recipe")
+PROVENANCE_KEYS = (
+    "dataset_info",
+    "init_weights",
+    "seed",
+    "device",
+    "processes",
+    "versions",
+    "created",
+    "recipe",
+)
 #: Recipes are small; anything bigger is not one.
 MAX_RECIPE_BYTES = 1 << 20
 
@@ -118,6 +127,7 @@ def recipe_from_dict(data: Any, source: str = "recipe") -> Recipe:
         ("hparams", dict, "a table"),
         ("trainer", dict, "a table"),
         ("dataset_info", dict, "a table"),
+        ("init_weights", dict, "a table"),
     ):
         if key in data and data[key] is not None and not isinstance(data[key], kind):
             raise AezooError(f"{source}: {key!r} must be {noun}, got {data[key]!r}")

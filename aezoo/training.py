@@ -33,7 +33,7 @@ from aezoo.runs import CONFIG_FILE, METRICS_FILE, Run, new_run_dir
 from aezoo.stopping import Stopped
 from aezoo.trainconfig import TrainConfig
 from aezoo.trainer import Trainer, _require_checkpoint
-from aezoo.warmstart import initial_weights
+from aezoo.warmstart import check_same_start, initial_weights
 
 
 def train(
@@ -47,13 +47,15 @@ def train(
     progress: bool | None = None,
     echo: Callable[[str], None] | None = None,
     expect_data: dict[str, Any] | None = None,
+    expect_init: dict[str, Any] | None = None,
     recipe_source: str = "the recipe",
 ) -> Run:
     """Train ``architecture`` on ``dataset`` (default: the architecture's) into a new run folder.
 
     ``expect_data`` is what a recipe recorded of its dataset (a run's ``dataset_info``): when the
-    data found here differs (a subset, a re-parsed corpus), nothing is trained and the error says so.
-    The folder is locked for this process while it trains (:class:`aezoo.runlock.RunLock`).
+    data found here differs (a subset, a re-parsed corpus), nothing is trained and the error says so;
+    ``expect_init`` (a run's ``init_weights``) does the same for the weights ``config.init_from``
+    names. The folder is locked for this process while it trains (:class:`aezoo.runlock.RunLock`).
     """
     from aezoo.plugins import registry
     from aezoo.recipes import check_same_data
@@ -74,7 +76,10 @@ def train(
     check_precision(config.precision, device)  # fp16 on a CPU: one line before any folder
     if config.compile:
         check_compile_backend(config.compile_backend)
-    init_state = initial_weights(config.init_from, arch, hp) if config.init_from else None
+    init_state, init_record = None, None
+    if config.init_from:
+        init_state = initial_weights(config.init_from, arch, hp)
+        init_record = check_same_start(expect_init, config.init_from, init_state, recipe_source)
     existed = out is not None and Path(out).expanduser().exists()
     locks: list[RunLock] = []  # rank 0's: the one process that writes the run folder
 
@@ -97,6 +102,7 @@ def train(
                 "dataset": dataset,
                 "dataset_info": data_info,
                 "trainer": config.to_dict(),
+                **({"init_weights": init_record} if init_record else {}),
                 "seed": config.seed,
                 "device": str(device),
                 **({"processes": dist.world_size} if dist.active else {}),

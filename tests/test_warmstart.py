@@ -3,11 +3,14 @@ weights; weights that do not fit are one line before any folder is made."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
 import aezoo
 from aezoo.errors import AezooError
+from aezoo.runs import Run
 from aezoo.trainer import TrainConfig
 
 TINY = {"hidden": (16,), "latent_dim": 4}
@@ -103,3 +106,36 @@ def test_the_command_line_warm_start(mnist_dir, tmp_path, cli):
     assert (
         code == 2 and err.count("\n") == 1 and "do not fit this dense model" in err and "Traceback" not in err
     )
+
+
+def test_a_replay_whose_source_now_holds_other_weights_says_so(mnist_dir, tmp_path, cli):
+    source = aezoo.train(
+        "dense", hparams=TINY, config=config(max_steps=2), out=tmp_path / "a", progress=False
+    )
+    common = ["--max-steps", "1", "--no-progress"]
+    code, _, err = cli("train", "dense", "--set", "hidden=16", "--set", "latent_dim=4", *common,
+                       "--limit-train", "64", "--limit-eval", "32", "--batch-size", "32", "--no-test",
+                       "--init-from", str(source.path), "--out", str(tmp_path / "b"))  # fmt: skip
+    assert code == 0, err
+    recorded = Run(tmp_path / "b").config["init_weights"]
+    assert recorded["from"] == str(source.path) and len(recorded["sha256"]) == 64
+    recipe = str(tmp_path / "b" / "config.json")
+    # the same source: the replay starts from the same weights and records the same digest
+    code, _, err = cli("train", "--config", recipe, "--out", str(tmp_path / "c"))
+    assert code == 0, err
+    assert Run(tmp_path / "c").config["init_weights"] == recorded
+    # the source's weights replaced by others (another seed's): one line, and nothing is made
+    other = aezoo.train(
+        "dense", hparams=TINY, config=config(max_steps=2, seed=1), out=tmp_path / "o", progress=False
+    )
+    shutil.copyfile(other.path / "model.safetensors", source.path / "model.safetensors")
+    code, _, err = cli("train", "--config", recipe, "--out", str(tmp_path / "d"))
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"started from --init-from {source.path}, whose weights were {recorded['sha256'][:12]}" in err
+    assert not (tmp_path / "d").exists()
+    # naming the source on the command line starts from what it holds now
+    code, _, err = cli(
+        "train", "--config", recipe, "--init-from", str(source.path), "--out", str(tmp_path / "e")
+    )
+    assert code == 0, err
+    assert Run(tmp_path / "e").config["init_weights"]["sha256"] != recorded["sha256"]

@@ -243,6 +243,8 @@ def _prepare(args: argparse.Namespace) -> Callable[[], str]:
     expect = None
     if args.config and not args.allow_other_data and (not args.dataset or args.dataset == recipe.dataset):
         expect = recipe.provenance.get("dataset_info")
+    # a replay starts from the weights its run started from, unless --init-from names others
+    expect_init = recipe.provenance.get("init_weights") if args.config and not args.init_from else None
 
     def train() -> str:
         run = training.train(
@@ -254,6 +256,7 @@ def _prepare(args: argparse.Namespace) -> Callable[[], str]:
             data_dir=args.data_dir,
             progress=progress,
             expect_data=expect,
+            expect_init=expect_init,
             recipe_source=str(args.config),
         )
         return str(run.path)
