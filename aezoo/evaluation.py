@@ -39,6 +39,16 @@ def evaluate_split(
     return {k: v / max(count, 1) for k, v in sums.items()}
 
 
+def reported_metrics(model: AutoEncoder, split: Split) -> list[str]:
+    """The names of the metrics validation reports for ``model``, from its first two examples (the
+    model is left in train mode and the random state as it was)."""
+    if len(split) == 0:
+        return []
+    names = list(evaluate_split(model, split, batch_size=2, indices=torch.arange(min(2, len(split)))))
+    model.train()
+    return names
+
+
 def flat_codes(
     model: AutoEncoder, split: Split, *, batch_size: int = 512, limit: int | None = None
 ) -> torch.Tensor:

@@ -93,6 +93,15 @@ class TrainConfig(HParams):
         None, "Opt-in trainer callbacks by name (`aezoo plugins` lists them)."
     )
 
+    def watched_metrics(self) -> dict[str, str]:
+        """The validation metrics these settings read, by the option that names each."""
+        watched = {"--select": parse_select(self.select)[0]}
+        if self.early_stop is not None:
+            from aezoo.builtin_callbacks import parse_early_stop
+
+            watched["--early-stop"] = parse_early_stop(self.early_stop)[0]
+        return watched
+
     def validate(self) -> None:
         try:
             parse_select(self.select)

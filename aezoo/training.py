@@ -23,6 +23,7 @@ from aezoo._version import __version__
 from aezoo.callbacks import check_callback_names
 from aezoo.data import describe_data
 from aezoo.errors import AezooError
+from aezoo.evaluation import reported_metrics
 from aezoo.fileio import stale_temp_files
 from aezoo.hparams import HParams
 from aezoo.modelsize import check_fits
@@ -118,12 +119,13 @@ def train(
         )
         return str(run.path)
 
+    torch.manual_seed(config.seed)
+    model = arch.build(hp)
+    if init_state is not None:
+        model.load_state_dict(init_state)
+    check_watched_metrics(config, reported_metrics(model, data.val))  # before any folder
     try:
         run = Run(dist.from_writer(claim))
-        torch.manual_seed(config.seed)
-        model = arch.build(hp)
-        if init_state is not None:
-            model.load_state_dict(init_state)
         dist.seed_noise(config.seed)
         with torch_threads(config.threads):
             return Trainer(model, data, config, run, progress=progress, echo=echo).fit()
@@ -134,6 +136,16 @@ def train(
     finally:
         for lock in locks:
             lock.release()
+
+
+def check_watched_metrics(config: TrainConfig, reported: list[str]) -> None:
+    """A metric ``--select`` or ``--early-stop`` names that validation does not report is one line
+    listing the ones it does (``reported`` empty: nothing is known yet, nothing is refused)."""
+    for option, metric in config.watched_metrics().items():
+        if reported and metric not in reported:
+            raise AezooError(
+                f"{option} {metric}: validation reports no {metric!r}; it reports {', '.join(reported)}"
+            )
 
 
 def _discard_unsaved(run: Run, *, keep_folder: bool) -> None:

@@ -154,6 +154,7 @@ def test_early_stopping_stops_when_the_metric_stalls_and_a_resume_has_nothing_le
             out=tmp_path / "p",
             progress=False,
         )
+    assert not (tmp_path / "p").exists()  # known before any folder or step
 
 
 def test_the_selected_validation_metric_chooses_the_best_model(mnist_dir, tmp_path):
@@ -192,7 +193,7 @@ def test_a_resumed_run_keeps_choosing_by_its_selected_metric(mnist_dir, tmp_path
     assert whole.metrics("test")[-1]["step"] == max(whole.metrics("val"), key=lambda r: r["bce"])["step"]
 
 
-def test_a_selected_metric_that_validation_does_not_report_is_one_line(mnist_dir, tmp_path):
+def test_a_selected_metric_that_validation_does_not_report_is_one_line_before_any_folder(mnist_dir, tmp_path):
     with pytest.raises(AezooError, match=r"setting 'select' must be METRIC or METRIC:max \(the direction"):
         config(select="loss:up")
     with pytest.raises(
@@ -205,6 +206,7 @@ def test_a_selected_metric_that_validation_does_not_report_is_one_line(mnist_dir
             out=tmp_path / "p",
             progress=False,
         )
+    assert not (tmp_path / "p").exists()  # known before any folder or step
 
 
 def test_killed_and_resumed_with_early_stopping_and_tensorboard_it_ends_as_if_never_stopped(

@@ -194,6 +194,8 @@ def test_a_run_that_logged_steps_keeps_its_folder_when_training_fails(mnist_dir,
     calls = []
 
     def fails_at_the_third_step(self, inputs, targets, step=None):
+        if step is None:  # an evaluation (the trainer's look at what validation reports), not a step
+            return original(self, inputs, targets, step)
         calls.append(step)
         if len(calls) == 3:
             raise AezooError("diverged")
