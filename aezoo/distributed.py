@@ -19,8 +19,9 @@ import dataclasses
 import math
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import torch
 
@@ -397,4 +398,15 @@ def finish() -> None:
     _current = Context()
 
 
-__all__ = ["Context", "PeerLost", "Shard", "current", "finish", "launched", "reports", "start"]
+def exit_now(status: int) -> NoReturn:
+    """End a process of a run of several with ``status``: leave the group, flush, and exit without
+    the interpreter's finalisation. There a gloo worker thread still holding a tensor wants the GIL,
+    Python ends that thread, and the process aborts ("terminate called without an active
+    exception"); every file of the run is already written and synced by then."""
+    finish()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+__all__ = ["Context", "PeerLost", "Shard", "current", "exit_now", "finish", "launched", "reports", "start"]
