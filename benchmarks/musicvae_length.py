@@ -287,21 +287,25 @@ def plot(results: Path, out: Path) -> Path:
     lines: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         lines.setdefault((row["series"], row["decoder"]), []).append(row)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    fig, ax = plt.subplots(figsize=(10, 5), dpi=120)
+    series_names = sorted({series for series, _ in lines})
+    palette = plt.get_cmap("tab20").colors
     for (series, decoder), points in sorted(lines.items()):
         points.sort(key=lambda r: r["bars"])
         bars = [r["bars"] for r in points]
-        (line,) = ax.plot(
-            bars, [r["test_sampled_note_accuracy"] for r in points], "o-", label=f"{decoder} ({series})"
-        )
-        ax.plot(bars, [r["z_other_note_accuracy"] for r in points], ":", color=line.get_color(), alpha=0.7)
+        color = palette[series_names.index(series) % len(palette)]  # one colour per series
+        style = "o-" if decoder == "flat" else "s--"  # one style per decoder
+        ax.plot(bars, [r["test_sampled_note_accuracy"] for r in points], style, color=color,
+                label=f"{decoder} ({series})")  # fmt: skip
+        ax.plot(bars, [r["z_other_note_accuracy"] for r in points], ":", color=color, alpha=0.5, lw=1)
     ax.set_xscale("log", base=2)
     ax.set_xticks([2, 4, 8, 16], ["2", "4", "8", "16"])
     ax.set_xlabel("bars")
     ax.set_ylabel("sampled per-note accuracy (held-out pieces)")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
-    ax.legend(title="decoder; dotted: another melody's z", fontsize=8, title_fontsize=8)
+    ax.legend(title="decoder (series); dotted: another melody's z", fontsize=7, title_fontsize=7,
+              loc="upper left", bbox_to_anchor=(1.01, 1.0))  # fmt: skip
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)
