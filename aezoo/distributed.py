@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import torch
 
 from aezoo.errors import AezooError
+from aezoo.shard import Shard, slice_sizes
 from aezoo.trainconfig import select_device
 
 if TYPE_CHECKING:
@@ -42,26 +43,6 @@ class PeerLost(AezooError):
     """Another process of the run died or failed: this one cannot go on without it."""
 
     exit_code = 3  # not 2: the launcher tells the process that failed from those that lost it
-
-
-@dataclasses.dataclass(frozen=True)
-class Shard:
-    """One rank's share of an epoch: its slice of every global batch in turn, and a full one's size."""
-
-    order: torch.Tensor
-    batch_size: int
-    global_batch: int
-    examples: int
-    rank: int = 0
-    world_size: int = 1
-
-    def weight(self, batch: int) -> float:
-        """This rank's loss weight in global batch ``batch``: ``world_size * its examples / all``."""
-        if self.world_size == 1:
-            return 1.0
-        size = min(self.global_batch, self.examples - batch * self.global_batch)
-        mine = _slice_sizes(size, self.world_size)[self.rank]
-        return self.world_size * mine / size
 
 
 @dataclasses.dataclass
@@ -145,7 +126,7 @@ class Context:
         for lo in range(0, len(order), batch_size):
             batch = order[lo : lo + batch_size]
             mine.append(torch.tensor_split(batch, self.world_size)[self.rank])
-        own = _slice_sizes(batch_size, self.world_size)[self.rank]
+        own = slice_sizes(batch_size, self.world_size)[self.rank]
         whole = torch.cat(mine) if mine else order[:0]
         return Shard(whole, own, batch_size, len(order), self.rank, self.world_size)
 
@@ -336,11 +317,6 @@ class Context:
                 f"rank {self.rank} of {self.world_size}: another process of this run stopped ({detail[:120]}); "
                 "the run keeps its last checkpoint (resume it with --resume)"
             ) from exc
-
-
-def _slice_sizes(batch: int, world_size: int) -> list[int]:
-    """The sizes ``torch.tensor_split`` cuts a batch of ``batch`` into for ``world_size`` ranks."""
-    return [batch // world_size + (1 if r < batch % world_size else 0) for r in range(world_size)]
 
 
 _current = Context()
