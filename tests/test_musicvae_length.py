@@ -166,6 +166,45 @@ def test_an_interpolation_is_in_kind_when_density_and_range_lie_between_the_ends
     assert (stats["in_kind_density"], stats["in_kind_pitch_range"], stats["in_kind_both"]) == (1.0, 0.0, 0.0)
 
 
+class Sampler(Copier):
+    """A stand-in model whose prior samples are ``drawn``, cycled."""
+
+    def __init__(self, drawn: torch.Tensor) -> None:
+        super().__init__()
+        self.drawn = drawn
+
+    def sample(
+        self, n: int, *, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        return self.drawn.repeat(n // len(self.drawn) + 1, 1)[:n]
+
+
+def test_prior_samples_are_in_kind_when_density_and_range_lie_within_the_held_out_ones():
+    a = torch.zeros(32, dtype=torch.long)
+    a[[0, 8, 16, 24]] = torch.tensor([c(60), c(62), c(64), c(62)])  # 2 onsets per bar, 60-64
+    b = torch.zeros(32, dtype=torch.long)
+    b[::4] = torch.tensor([c(p) for p in (62, 64, 65, 67, 65, 64, 62, 64)])  # 4 per bar, 62-67
+    middle = torch.zeros(32, dtype=torch.long)
+    middle[[0, 4, 8, 16, 20, 24]] = c(61)  # 3 per bar, 61
+    high = middle.clone()
+    high[20] = c(80)  # above every held-out melody
+    dense = torch.zeros(32, dtype=torch.long)
+    dense[::2] = c(62)  # 8 per bar
+    silent = torch.zeros(32, dtype=torch.long)
+    drawn = torch.stack([middle, middle, middle, middle, high, dense, silent, silent])
+    # batches of 8, 8 and 4 (the stand-in starts each batch at the first of drawn)
+    stats = analysis.prior_in_kind(Sampler(drawn), torch.stack([a, b]), samples=20, batch_size=8, q=0.0)
+    assert stats["samples"] == 20 and stats["temperature"] == 1.0
+    assert stats["prior_in_kind_density"] == pytest.approx(14 / 20)  # middle and high
+    assert stats["prior_in_kind_pitch_range"] == pytest.approx(14 / 20)  # middle and dense
+    assert stats["prior_in_kind_both"] == pytest.approx(12 / 20)  # middle
+    assert stats["prior_silent"] == pytest.approx(4 / 20)
+    assert stats["held_out_density"] == 3.0
+    assert stats["prior_density"] == pytest.approx((2 * (5 * 3 + 8) + 4 * 3) / 20)
+    with pytest.raises(ValueError, match="no note"):
+        analysis.prior_in_kind(Sampler(drawn), torch.stack([silent, silent]))
+
+
 def test_a_real_decoder_that_ignores_z_shows_no_gap(chorales):
     model = aezoo.create("musicvae", enc_rnn_size=(8,), z_size=4, dec_rnn_size=(8,))
     with torch.no_grad():
@@ -297,3 +336,22 @@ def test_the_gpu_command_plans_once_and_continues_across_runs(chorales, tmp_path
         "work/data/bach-chorales.npz",
         "work/runs/bach-chorales-flat/last.safetensors",
     } <= names
+
+
+def test_the_melody_entry_benchmark_measures_what_the_card_records_and_the_prior():
+    """benchmarks/melody_entry.py on the shipped entry: its per-source figures are the card's, and
+    melodies drawn from the prior are counted in kind."""
+    import argparse
+
+    from aezoo import pretrained
+
+    torch.set_num_threads(1)
+    entry = _script("melody_entry")
+    row = entry.measure("musicvae:melody-2bar", argparse.Namespace(samples=32, pairs=4))
+    full = pretrained.card(pretrained.entry("musicvae:melody-2bar"))["metrics"]["full"]
+    for source in ("chorales", "folk"):
+        for metric in ("sampled_accuracy", "sampled_note_accuracy"):
+            assert row[source][metric] == pytest.approx(full[f"{source}_{metric}"]["value"], rel=1e-4)
+        assert 0.0 < row[source]["z_gap"] <= 1.0 and 0.0 <= row[source]["interpolation_in_kind_both"] <= 1.0
+    assert row["prior"]["samples"] == 32 and 0.0 <= row["prior"]["prior_in_kind_both"] <= 1.0
+    assert "| musicvae:melody-2bar | chorales (305) |" in entry.table([row])

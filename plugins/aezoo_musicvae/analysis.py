@@ -7,6 +7,10 @@ the melodies decoded along a path between two codes stay melodies of the data's 
 - :func:`interpolation_in_kind`: for pairs of melodies, the argmax melodies decoded along the
   spherical path between their codes; an intermediate melody is *in kind* when its note density
   (onsets per bar) and its pitch range lie between those of the two ends (with a little slack).
+- :func:`prior_in_kind`: melodies drawn from the prior (what ``aezoo sample`` gives) against
+  held-out melodies: the share whose density and pitch range lie within the held-out ones' usual
+  range. A model that encodes more in z reconstructs better but may sample worse: this is the
+  other side of that trade.
 """
 
 from __future__ import annotations
@@ -140,3 +144,64 @@ def interpolation_in_kind(
     shares = {f"in_kind_{key}": value / max(total, 1) for key, value in hits.items()}
     framed = torch.cat([a.cpu()[:, None], paths, b.cpu()[:, None]], dim=1)
     return {"pairs": count, "points": points, **shares}, framed
+
+
+def _quantiles(values: list[float], q: float) -> tuple[float, float]:
+    ordered = torch.tensor(values, dtype=torch.float64)
+    return float(ordered.quantile(q)), float(ordered.quantile(1 - q))
+
+
+@torch.no_grad()
+def prior_in_kind(
+    model: MusicVAE,
+    tokens: torch.Tensor,
+    *,
+    samples: int = 512,
+    temperature: float = 1.0,
+    seed: int = 0,
+    q: float = 0.05,
+    batch_size: int = 256,
+) -> dict[str, float]:
+    """``samples`` melodies from z ~ N(0, I), each step sampled at ``temperature`` (seeded), against
+    the held-out ``tokens``: the share whose note density lies within the held-out melodies' ``q``
+    and ``1 − q`` quantiles, whose lowest and highest pitches lie within those of the held-out
+    lowest and highest pitches, and both; the share with no note; and the mean density of each."""
+    model.eval()
+    held_out = [melody_shape(row) for row in tokens.long().cpu()]
+    voiced = [s for s in held_out if s.low is not None]
+    if not voiced:
+        raise ValueError("the held-out melodies hold no note")
+    density_range = _quantiles([s.density for s in voiced], q)
+    low_floor = _quantiles([float(s.low) for s in voiced if s.low is not None], q)[0]
+    high_ceiling = _quantiles([float(s.high) for s in voiced if s.high is not None], q)[1]
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    drawn = torch.cat(
+        [
+            model.sample(min(batch_size, samples - start), temperature=temperature, generator=generator).cpu()
+            for start in range(0, samples, batch_size)
+        ]
+    )
+    hits = {"density": 0, "pitch_range": 0, "both": 0, "silent": 0}
+    densities = []
+    for row in drawn:
+        shape = melody_shape(row)
+        densities.append(shape.density)
+        density_ok = shape.low is not None and density_range[0] <= shape.density <= density_range[1]
+        pitch_ok = (
+            shape.low is not None
+            and shape.high is not None
+            and low_floor <= shape.low
+            and shape.high <= high_ceiling
+        )
+        hits["density"] += density_ok
+        hits["pitch_range"] += pitch_ok
+        hits["both"] += density_ok and pitch_ok
+        hits["silent"] += shape.low is None
+    return {
+        "samples": len(drawn),
+        "temperature": temperature,
+        **{f"prior_in_kind_{key}": hits[key] / len(drawn) for key in ("density", "pitch_range", "both")},
+        "prior_silent": hits["silent"] / len(drawn),
+        "prior_density": sum(densities) / len(densities),
+        "held_out_density": sum(s.density for s in held_out) / len(held_out),
+    }
