@@ -180,7 +180,7 @@ ENTRIES: dict[str, dict[str, Any]] = {
     },
     "musicvae:melody-2bar": {
         "package": "aezoo_musicvae",
-        "summary": "MusicVAE for 2-bar melodies (flat decoder, z 64), trained on the Bach chorales and three folk "
+        "summary": "MusicVAE for 2-bar melodies (flat decoder, z 64, 128 free bits), trained on the Bach chorales and three folk "
         "tune books: sample, reconstruct and interpolate melodies as MIDI",
         "dataset": {
             "name": "melodies",
