@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 import aezoo
+from aezoo.errors import AezooError
 from aezoo.evaluation import evaluate_split
 from aezoo.plugins import load_data
 
@@ -39,7 +40,10 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Every figure of one model (a pretrained name or a run folder)."""
     from aezoo_musicvae.analysis import interpolation_in_kind, prior_in_kind, z_usage
 
-    model = aezoo.load(name)
+    try:
+        model = aezoo.load(name)
+    except AezooError as exc:
+        raise SystemExit(f"melody_entry: {exc}") from None
     if model.architecture != "musicvae":
         raise SystemExit(f"melody_entry: {name} is a {model.architecture!r} model, not a musicvae")
     data = load_data("melodies")
